@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# How long MicroSIP waits for `callhook event`, measured with hyperfine:
+#   - against the sqlite3 CLI inserting one row into a WAL database, in the same run;
+#   - on a nearly empty call log and on one holding $CALLS calls (default 1,000,000);
+#   - the peak memory of one hook process.
+# Usage: bench/hook.sh            (CALLS=… RUNS=… to change the sizes)
+# Needs hyperfine, sqlite3 and GNU time (Debian: apt-get install hyperfine sqlite3 time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CALLS=${CALLS:-1000000}
+RUNS=${RUNS:-500}
+
+for tool in hyperfine sqlite3 /usr/bin/time python3; do
+  command -v "$tool" >/dev/null || { echo "bench/hook.sh needs $tool" >&2; exit 1; }
+done
+
+cargo build --release --quiet --bin callhook --example generate
+bin=$PWD/target/release/callhook
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export CALLHOOK_CONFIG=$work/no-config.toml
+
+sqlite3 "$work/baseline.db" "PRAGMA journal_mode=WAL;
+  CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER, event TEXT, caller TEXT);" >/dev/null
+CALLHOOK_DB=$work/empty.db "$bin" event incoming -- +15550000000
+echo "generating $CALLS calls…" >&2
+target/release/examples/generate --db "$work/full.db" --calls "$CALLS" 2>/dev/null
+
+# Every run is a new caller ($RANDOM, through bash; hyperfine subtracts the shell's own time),
+# so that each `incoming` opens a fresh call and each `end` closes one left open for it.
+new_caller='n=+1555$RANDOM$RANDOM; echo $n >'"$work/caller"
+incoming() { echo "CALLHOOK_DB=$work/$1.db $bin event incoming -- +1555\$RANDOM\$RANDOM"; }
+end() { echo "CALLHOOK_DB=$work/$1.db $bin event end -- \$(<$work/caller)"; }
+hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic --export-json "$work/incoming.json" \
+  -n "sqlite3 insert" "sqlite3 $work/baseline.db \"INSERT INTO events (at, event, caller) VALUES (1, 'incoming', '+1555\$RANDOM')\"" \
+  -n "incoming, empty log" "$(incoming empty)" \
+  -n "incoming, $CALLS calls" "$(incoming full)" >&2
+for db in empty full; do
+  hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic --export-json "$work/end-$db.json" \
+    --prepare "$new_caller; CALLHOOK_DB=$work/$db.db $bin event incoming -- \$n" \
+    -n "end, $db" "$(end "$db")" >&2
+done
+
+peak=0
+for _ in $(seq 20); do
+  kb=$( { CALLHOOK_DB=$work/full.db /usr/bin/time -f %M "$bin" event incoming -- +15559990000; } 2>&1 )
+  (( kb > peak )) && peak=$kb
+done
+
+python3 - "$work" "$peak" "$CALLS" "$(du -b "$work/full.db" | cut -f1)" <<'PY'
+import json, sys
+work, peak, calls, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+median = lambda r: r["median"] * 1000
+base, in_empty, in_full = map(median, json.load(open(f"{work}/incoming.json"))["results"])
+end_empty, end_full = (median(json.load(open(f"{work}/end-{db}.json"))["results"][0])
+                       for db in ("empty", "full"))
+print("| what (median wall time) | empty log | " + f"{calls:,} calls | ratio |")
+print("|---|---|---|---|")
+print(f"| sqlite3 CLI inserting one row into a WAL database | {base:.2f} ms | | |")
+print(f"| `callhook event incoming` (opens a call) | {in_empty:.2f} ms ({in_empty / base:.2f}x sqlite3) "
+      f"| {in_full:.2f} ms | {in_full / in_empty:.2f}x |")
+print(f"| `callhook event end` (closes an open call) | {end_empty:.2f} ms ({end_empty / base:.2f}x sqlite3) "
+      f"| {end_full:.2f} ms | {end_full / end_empty:.2f}x |")
+print(f"\nPeak memory of one hook process: {peak / 1024:.1f} MiB. "
+      f"Database with {calls:,} calls: {size / 1e6:.0f} MB, {size / calls:.0f} bytes per call.")
+PY

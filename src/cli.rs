@@ -1,0 +1,76 @@
+//! The admin command line. (`callhook event` is recognised before this, in `invocation`.)
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::paths::Locations;
+
+#[derive(Parser)]
+#[command(
+    name = "callhook",
+    version,
+    about = "Call-event hook, call log and CRM popup for the MicroSIP softphone",
+    after_help = "MicroSIP runs `callhook event <EVENT> -- <caller>` on every call event; \
+                  `callhook install` sets that up."
+)]
+struct Cli {
+    /// Config file [default: %APPDATA%\callhook\config.toml, or ~/.config/callhook/config.toml]
+    #[arg(long, global = true, env = "CALLHOOK_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// SQLite call log [default: %LOCALAPPDATA%\callhook\calls.db, or ~/.local/share/callhook/calls.db]
+    #[arg(long, global = true, env = "CALLHOOK_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Record a call event; MicroSIP runs this. Everything after EVENT is the caller's text.
+    Event(cmd::event::Args),
+    /// List the latest calls
+    Calls(cmd::calls::Args),
+    /// Store the events of the fallback log that did not reach the database
+    Replay(cmd::replay::Args),
+}
+
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = Locations::resolve(cli.config.map(OsString::from), cli.db.map(OsString::from))
+        .and_then(|locations| match cli.command {
+            Command::Event(args) => Ok(cmd::event::run(&locations, args)),
+            Command::Calls(args) => cmd::calls::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Replay(args) => cmd::replay::run(&locations, args).map(|()| ExitCode::SUCCESS),
+        });
+    match result {
+        Ok(code) => code,
+        // `callhook calls | head` is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callhook: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,5 @@
+//! One module per admin command.
+
+pub mod calls;
+pub mod event;
+pub mod replay;

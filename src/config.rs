@@ -1,0 +1,228 @@
+//! The optional config file (`config.toml`): every key has a default, a missing file means
+//! defaults, and a broken one is reported with its file, line and key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::caller::NumberPlan;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub calls: CallsConfig,
+    pub numbers: NumberPlan,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The SQLite file; `--db` and `CALLHOOK_DB` take precedence.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// How long after its last event a call still takes further events.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            window: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// A config file that could not be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub position: Option<(usize, usize)>,
+    /// The dotted key, such as `calls.window`, when the problem is a key's.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config file {}", self.file.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, ", line {line}, column {column}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Config {
+    /// Reads the config at `path`; a file that does not exist gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError {
+                file: path.to_path_buf(),
+                position: None,
+                key: None,
+                message: format!("cannot read it: {e}"),
+            }),
+        }
+    }
+
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let error = |span: Option<std::ops::Range<usize>>, key: Option<String>, message: &str| {
+            ConfigError {
+                file: file.to_path_buf(),
+                position: span.map(|span| line_column(text, span.start)),
+                key,
+                message: message.trim().to_string(),
+            }
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| error(e.span(), None, e.message()))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let key = (key != ".").then_some(key);
+            error(e.inner().span(), key, e.inner().message())
+        })?;
+        config.validate().map_err(|(key, message)| ConfigError {
+            file: file.to_path_buf(),
+            position: key_position(text, &key),
+            key: Some(key),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot; the error names the dotted key.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.calls.window < Duration::from_secs(60) {
+            return Err(("calls.window".into(), "must be at least 1m".into()));
+        }
+        self.numbers
+            .validate()
+            .map_err(|(field, message)| (format!("numbers.{field}"), message))
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Where the last part of a dotted key is set, for errors found after parsing.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let name = key.rsplit('.').next()?;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(name)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(line_column(text, offset + line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// A duration written as `"4h"`, `"90s"`, `"1h 30m"`, or a number of seconds.
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => humantime::parse_duration(&t).map_err(|e| {
+            serde::de::Error::custom(format!("`{t}` is not a duration such as \"4h\" ({e})"))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("config.toml"), text)
+    }
+
+    #[test]
+    fn the_example_config_shows_the_defaults() {
+        let text = include_str!("../config.example.toml");
+        assert_eq!(parse(text).unwrap(), Config::default());
+        // Its commented-out settings parse too.
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&uncommented).unwrap();
+        assert_eq!(config.numbers.country_code.as_deref(), Some("49"));
+        assert!(config.database.path.is_some());
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.calls.window, Duration::from_secs(4 * 3600));
+    }
+
+    #[test]
+    fn keys_are_read() {
+        let config = parse(
+            "[calls]\nwindow = \"30m\"\n[numbers]\ncountry_code = \"49\"\n[database]\npath = \"/x/calls.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.calls.window, Duration::from_secs(1800));
+        assert_eq!(config.numbers.country_code.as_deref(), Some("49"));
+        assert_eq!(config.database.path, Some(PathBuf::from("/x/calls.db")));
+        assert_eq!(
+            parse("[calls]\nwindow = 600\n").unwrap().calls.window,
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let err = parse("[calls]\n\nwindow = \"4 parsecs\"\n").unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.position.map(|p| p.0), Some(3), "{text}");
+        assert_eq!(err.key.as_deref(), Some("calls.window"), "{text}");
+        assert!(
+            text.starts_with("config file config.toml, line 3"),
+            "{text}"
+        );
+
+        let err = parse("[calls]\nwindo = \"4h\"\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(2), "{err}");
+        assert!(err.to_string().contains("windo"), "{err}");
+
+        let err = parse("[numbers]\ncountry_code = \"+49\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("numbers.country_code"));
+        assert_eq!(err.position, Some((2, 1)));
+
+        let err = parse("[calls\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(1), "{err}");
+    }
+}

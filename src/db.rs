@@ -1,0 +1,217 @@
+//! The SQLite file: opened in WAL mode, schema from the embedded migrations.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// The schema version this binary writes: the number of the last migration.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long an admin command waits for another process's write lock.
+pub const ADMIN_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for another process's lock.
+#[derive(Clone, Copy, Debug)]
+pub enum Wait {
+    /// Up to this long, with SQLite's own back-off.
+    For(Duration),
+    /// Until this moment, trying again every millisecond or so (the hook, see [`busy`]).
+    Until(Instant),
+}
+
+impl Wait {
+    fn deadline(self) -> Instant {
+        match self {
+            Wait::For(d) => Instant::now() + d,
+            Wait::Until(t) => t,
+        }
+    }
+}
+
+impl From<Duration> for Wait {
+    fn from(d: Duration) -> Wait {
+        Wait::For(d)
+    }
+}
+
+/// Opens (creating it and its directory if needed) and migrates the database at `path`.
+pub fn open(path: &Path, wait: impl Into<Wait>) -> Result<Connection> {
+    let wait = wait.into();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+    }
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the database {}", path.display()))?;
+    prepare(&mut conn, path, wait).with_context(|| format!("database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// Opens the database only if it exists, for commands that only read.
+pub fn open_existing(path: &Path) -> Result<Option<Connection>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    open(path, ADMIN_BUSY_TIMEOUT).map(Some)
+}
+
+fn prepare(conn: &mut Connection, path: &Path, wait: Wait) -> Result<()> {
+    match wait {
+        Wait::For(timeout) => conn.busy_timeout(timeout)?,
+        Wait::Until(deadline) => {
+            // One hook process waits for one deadline.
+            let _ = BUSY_DEADLINE.set(deadline);
+            conn.busy_handler(Some(busy))?;
+        }
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Closing the last connection checkpoints the WAL and deletes it. That is kept on
+    // purpose: with one short-lived process per event, a WAL left behind would have to be
+    // read back in full (recovery) by every next hook, which costs more as it grows.
+    // The common case, a current schema, costs one read of the header.
+    if schema_version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Processes that find a new database at once take turns to set it up.
+    let deadline = wait.deadline();
+    let _turn = crate::lock::acquire(path, deadline)?;
+    set_wal(conn, deadline)?;
+    migrate(conn)
+}
+
+static BUSY_DEADLINE: OnceLock<Instant> = OnceLock::new();
+
+/// The hook's busy handler: tries again after about a millisecond until the deadline.
+/// SQLite's default back-off sleeps up to 100 ms between tries, so with many hooks at once a
+/// waiter keeps losing the lock to newcomers and runs out of time; short, jittered sleeps
+/// keep the queue moving.
+fn busy(attempt: i32) -> bool {
+    let Some(deadline) = BUSY_DEADLINE.get() else {
+        return false;
+    };
+    if Instant::now() >= *deadline {
+        return false;
+    }
+    let seed = (std::process::id() as u64).wrapping_mul(6_364_136_223_846_793_005)
+        ^ (attempt as u64).wrapping_mul(1_442_695_040_888_963_407);
+    sleep(Duration::from_micros(500 + (seed >> 33) % 1000));
+    true
+}
+
+pub fn schema_version(conn: &Connection) -> Result<u32> {
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .context("cannot read the schema version (is this a callhook database?)")?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "its schema version {version} is newer than this callhook understands \
+             ({SCHEMA_VERSION}); use the callhook version that wrote it, or a newer one"
+        );
+    }
+    Ok(version)
+}
+
+/// WAL lets readers and the hook work side by side. The switch needs an exclusive lock that
+/// SQLite does not always wait for, so a busy answer is retried until the timeout.
+fn set_wal(conn: &Connection, deadline: Instant) -> Result<()> {
+    loop {
+        let result: rusqlite::Result<String> =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0));
+        match result {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => bail!("cannot switch to WAL mode (the journal mode stays {mode})"),
+            Err(e) if is_busy(&e) && Instant::now() < deadline => sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e).context("cannot switch to WAL mode"),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Applies the missing migrations in one IMMEDIATE transaction: of several processes opening
+/// a new database at once, one migrates and the others wait for it and find nothing to do.
+fn migrate(conn: &Connection) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let from = schema_version(&tx)?;
+    for migration in MIGRATIONS.iter().filter(|m| m.version > from) {
+        tx.execute_batch(migration.sql).with_context(|| {
+            format!(
+                "migration {:04}_{} failed",
+                migration.version, migration.name
+            )
+        })?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        assert!(!MIGRATIONS.is_empty());
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+            assert!(!m.sql.trim().is_empty(), "{} is empty", m.name);
+        }
+    }
+
+    #[test]
+    fn open_creates_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("calls.db");
+        let conn = open(&path, ADMIN_BUSY_TIMEOUT).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(conn);
+        let conn = open(&path, ADMIN_BUSY_TIMEOUT).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('calls', 'events', 'call_log')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 3);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = format!("{:#}", open(&path, ADMIN_BUSY_TIMEOUT).unwrap_err());
+        assert!(err.contains("newer than this callhook"), "{err}");
+    }
+}

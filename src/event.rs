@@ -1,0 +1,108 @@
+//! The call events MicroSIP reports, one per hook key.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Incoming,
+    Ring,
+    Outgoing,
+    Answer,
+    AnswerVideo,
+    Start,
+    Busy,
+    End,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 8] = [
+        EventKind::Incoming,
+        EventKind::Ring,
+        EventKind::Outgoing,
+        EventKind::Answer,
+        EventKind::AnswerVideo,
+        EventKind::Start,
+        EventKind::Busy,
+        EventKind::End,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Incoming => "incoming",
+            EventKind::Ring => "ring",
+            EventKind::Outgoing => "outgoing",
+            EventKind::Answer => "answer",
+            EventKind::AnswerVideo => "answer-video",
+            EventKind::Start => "start",
+            EventKind::Busy => "busy",
+            EventKind::End => "end",
+        }
+    }
+
+    /// The `microsip.ini` key that runs the hook for this event.
+    pub fn ini_key(self) -> &'static str {
+        match self {
+            EventKind::Incoming => "cmdIncomingCall",
+            EventKind::Ring => "cmdCallRing",
+            EventKind::Outgoing => "cmdOutgoingCall",
+            EventKind::Answer => "cmdCallAnswer",
+            EventKind::AnswerVideo => "cmdCallAnswerVideo",
+            EventKind::Start => "cmdCallStart",
+            EventKind::Busy => "cmdCallBusy",
+            EventKind::End => "cmdCallEnd",
+        }
+    }
+
+    pub fn is_answer(self) -> bool {
+        matches!(self, EventKind::Answer | EventKind::AnswerVideo)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, EventKind::Busy | EventKind::End)
+    }
+
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown event `{0}`: expected one of {names}", names = EventKind::names())]
+pub struct UnknownEvent(pub String);
+
+impl FromStr for EventKind {
+    type Err = UnknownEvent;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownEvent(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
+            assert_eq!(
+                kind.as_str().to_uppercase().parse::<EventKind>().unwrap(),
+                kind
+            );
+        }
+        let err = "ended".parse::<EventKind>().unwrap_err();
+        assert!(err.to_string().contains("unknown event `ended`"));
+        assert!(err.to_string().contains("answer-video"));
+    }
+}

@@ -1,0 +1,112 @@
+//! `callhook event`: the hook MicroSIP runs and waits for.
+//!
+//! It stores the event and returns; nothing else happens on this path (no network, no
+//! browser). It never blocks MicroSIP for long: on any failure it gives up within a second,
+//! after writing the event to the fallback log.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rusqlite::TransactionBehavior;
+
+use crate::call::rfc3339;
+use crate::db;
+use crate::fallback;
+use crate::fold::{self, NewEvent};
+use crate::invocation::HookArgs;
+use crate::lock;
+use crate::paths::Locations;
+
+/// Exit codes of `callhook event`.
+pub const EXIT_NOT_STORED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CONFIG: u8 = 3;
+
+/// The whole run, failures included, stays under a second.
+const BUDGET: Duration = Duration::from_millis(900);
+
+pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
+    let at = args.time.unwrap_or(started_ms);
+    let locations = Locations::resolve(args.config.clone(), args.db.clone());
+    let db_path = locations.as_ref().ok().map(|l| l.db.as_path());
+    let fail = |code: u8, error: String, stored: bool| {
+        let entry = fallback::Entry {
+            time: rfc3339(at),
+            at,
+            event: args.event_text.clone(),
+            caller: args.caller.text.clone(),
+            caller_hex: args.caller.bytes.as_deref().map(fallback::hex),
+            stored,
+            error: error.clone(),
+        };
+        let written = fallback::append(db_path, &entry);
+        let place = written.map_or("nowhere (the fallback log is not writable)".into(), |p| {
+            p.display().to_string()
+        });
+        eprintln!("callhook: {error}\ncallhook: event logged to {place}");
+        ExitCode::from(code)
+    };
+
+    let kind = match &args.event {
+        Ok(kind) => *kind,
+        Err(e) => return fail(EXIT_USAGE, e.clone(), false),
+    };
+    let locations = match &locations {
+        Ok(locations) => locations,
+        Err(e) => return fail(EXIT_NOT_STORED, format!("{e:#}"), false),
+    };
+    let config = &locations.config;
+    let mut event = NewEvent::new(
+        at,
+        kind,
+        args.caller.clone(),
+        config.numbers.number(&args.caller.text),
+    );
+    event.host = host_name();
+    event.os_user = user_name();
+    event.config_error = locations.config_error.as_ref().map(|e| e.to_string());
+
+    let window_ms = i64::try_from(config.calls.window.as_millis()).unwrap_or(i64::MAX);
+    match store(&locations.db, &event, window_ms, started + BUDGET) {
+        Ok(()) => match &event.config_error {
+            None => ExitCode::SUCCESS,
+            Some(e) => fail(
+                EXIT_CONFIG,
+                format!("stored with the default config: {e}"),
+                true,
+            ),
+        },
+        Err(e) => fail(
+            EXIT_NOT_STORED,
+            format!("event not stored in {}: {e:#}", locations.db.display()),
+            false,
+        ),
+    }
+}
+
+fn store(path: &Path, event: &NewEvent, window_ms: i64, deadline: Instant) -> Result<()> {
+    let mut conn = db::open(path, db::Wait::Until(deadline))?;
+    // Hooks take turns to write (waiting asleep, see `lock`); SQLite's own lock then only
+    // waits for admin commands.
+    let turn = lock::acquire(path, deadline)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("the database stayed locked")?;
+    fold::record(&tx, event, window_ms)?;
+    tx.commit().context("cannot commit")?;
+    drop(turn);
+    Ok(())
+}
+
+fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+fn user_name() -> String {
+    let var = if cfg!(windows) { "USERNAME" } else { "USER" };
+    std::env::var(var)
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default()
+}

@@ -1,0 +1,112 @@
+//! Where callhook keeps its files. Never relative to the working directory: a hook runs in
+//! MicroSIP's.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::config::{Config, ConfigError};
+
+pub const APP_DIR: &str = "callhook";
+pub const FALLBACK_LOG: &str = "callhook-fallback.log";
+
+/// `%APPDATA%\callhook\config.toml` on Windows, the XDG config directory elsewhere.
+pub fn default_config() -> Option<PathBuf> {
+    Some(config_dir()?.join(APP_DIR).join("config.toml"))
+}
+
+/// `%LOCALAPPDATA%\callhook\calls.db` on Windows, the XDG data directory elsewhere.
+pub fn default_db() -> Option<PathBuf> {
+    Some(data_dir()?.join(APP_DIR).join("calls.db"))
+}
+
+#[cfg(windows)]
+fn config_dir() -> Option<PathBuf> {
+    // The environment is read first: it is what the admin sees, and it spares the hook
+    // loading shell32 for the known-folder call.
+    env_dir("APPDATA").or_else(dirs::config_dir)
+}
+
+#[cfg(windows)]
+fn data_dir() -> Option<PathBuf> {
+    env_dir("LOCALAPPDATA").or_else(dirs::data_local_dir)
+}
+
+#[cfg(not(windows))]
+fn config_dir() -> Option<PathBuf> {
+    dirs::config_dir()
+}
+
+#[cfg(not(windows))]
+fn data_dir() -> Option<PathBuf> {
+    dirs::data_dir()
+}
+
+#[cfg(windows)]
+fn env_dir(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(name)?);
+    dir.is_absolute().then_some(dir)
+}
+
+/// The config and database a command works on, from options, environment, config and defaults.
+#[derive(Debug)]
+pub struct Locations {
+    pub config_path: PathBuf,
+    pub config: Config,
+    /// Set when the config file exists but could not be used; the defaults are in `config`.
+    pub config_error: Option<ConfigError>,
+    pub db: PathBuf,
+}
+
+impl Locations {
+    /// `config` and `db` are the `--config` and `--db` options, which win over the
+    /// `CALLHOOK_CONFIG` and `CALLHOOK_DB` environment variables.
+    pub fn resolve(config: Option<OsString>, db: Option<OsString>) -> Result<Locations> {
+        let config_path = match config.or_else(|| non_empty_env("CALLHOOK_CONFIG")) {
+            Some(path) => PathBuf::from(path),
+            None => default_config().context(
+                "cannot find the user's config directory; pass --config or set CALLHOOK_CONFIG",
+            )?,
+        };
+        let (config, config_error) = match Config::load(&config_path) {
+            Ok(config) => (config, None),
+            Err(e) => (Config::default(), Some(e)),
+        };
+        let db = match db.or_else(|| non_empty_env("CALLHOOK_DB")) {
+            Some(path) => PathBuf::from(path),
+            None => match &config.database.path {
+                Some(path) => relative_to(&config_path, path),
+                None => default_db().context(
+                    "cannot find the user's data directory; pass --db or set CALLHOOK_DB",
+                )?,
+            },
+        };
+        Ok(Locations {
+            config_path,
+            config,
+            config_error,
+            db,
+        })
+    }
+
+    /// For commands other than the hook a broken config is an error, not a fallback.
+    pub fn require_config(&self) -> Result<()> {
+        match &self.config_error {
+            Some(e) => Err(anyhow::anyhow!("{e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// A path in the config file is relative to the config file's directory.
+fn relative_to(config_path: &Path, path: &Path) -> PathBuf {
+    match config_path.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
+}

@@ -1,0 +1,190 @@
+//! Failures a user can cause: the hook never hangs MicroSIP and never loses the event.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A generous bound against hangs; the real budget (under a second) is measured by the
+/// benchmark, not asserted here.
+const HANG: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_bad_config_still_stores_the_event() {
+    let desk =
+        Desk::new().with_config("[calls]\nwindow = \"4h\"\n\n[numbers]\ncountry_code = 49\n");
+    let out = desk.event("incoming", "030 123");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_CONFIG as i32));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&desk.config.display().to_string()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 5"), "{stderr}");
+    assert!(stderr.contains("numbers.country_code"), "{stderr}");
+
+    // Stored with the defaults (no country code), the error kept with it.
+    let events = desk.events();
+    assert_eq!(
+        (events[0].1.as_str(), events[0].2.as_str()),
+        ("030 123", "030123")
+    );
+    let error: String = desk
+        .conn()
+        .query_row("SELECT config_error FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(error.contains("numbers.country_code"), "{error}");
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["stored"], true);
+
+    // Admin commands refuse a broken config, naming file, line and key.
+    let out = desk.command().args(["calls"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 5") && stderr.contains("numbers.country_code"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_event_exits_2_and_is_logged() {
+    let desk = Desk::new();
+    let out = desk.event("hangup", "555 & more");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event `hangup`"));
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["event"], "hangup");
+    assert_eq!(lines[0]["caller"], "555 & more");
+    assert_eq!(lines[0]["stored"], false);
+    assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+    assert!(!desk.db.exists(), "nothing else was written");
+}
+
+#[test]
+fn an_unwritable_database_directory_falls_back_to_the_temp_directory() {
+    let desk = Desk::new();
+    // A directory that cannot be created, whatever the user's rights: its parent is a file.
+    let blocker = desk.path("data/not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let db = blocker.join("calls.db");
+    let started = Instant::now();
+    let out = desk
+        .event_command(&[], "incoming", "123")
+        .env("CALLHOOK_DB", &db)
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < HANG);
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    let lines = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    assert_eq!(lines.len(), 1, "fallback in the temp directory");
+    assert_eq!(
+        (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
+        (Some("incoming"), Some("123"))
+    );
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("database directory"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_database_directory_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let desk = Desk::new();
+    assert_stored(&desk.event("incoming", "1"));
+    let dir = desk.db.parent().unwrap();
+    std::fs::set_permissions(&desk.db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = desk.event("end", "1");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&desk.db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Root may write anyway; either way nothing is lost.
+    if out.status.success() {
+        assert_eq!(desk.events().len(), 2);
+    } else {
+        assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+        let logs = [desk.fallback_log(), desk.path("tmp/callhook-fallback.log")];
+        let lines: usize = logs.iter().map(|l| desk.fallback_lines(l).len()).sum();
+        assert_eq!(lines, 1);
+    }
+}
+
+#[test]
+fn a_locked_database_gives_up_in_time_and_replay_recovers() {
+    let desk = Desk::new();
+    assert_stored(&desk.event_at(T0, "incoming", "321"));
+    let conn = desk.conn();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let out = desk.event_at(T0 + 9_000, "end", "321");
+    let waited = started.elapsed();
+    conn.execute_batch("COMMIT").unwrap();
+    drop(conn);
+    assert!(waited < HANG, "waited {waited:?}");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("locked"),
+        "{}",
+        lines[0]
+    );
+
+    let report = desk.run(&["replay"]);
+    assert!(report.contains("1 stored"), "{report}");
+    assert_eq!(summary(&desk.calls()), [row("321", "in", "missed")]);
+    assert!(
+        !desk.fallback_log().exists(),
+        "the replayed log is moved aside"
+    );
+    // Replaying the moved log again stores nothing twice.
+    let moved = std::fs::read_dir(desk.db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("replayed"))
+        .unwrap();
+    let report = desk.run(&["replay", "--log", moved.to_str().unwrap()]);
+    assert!(report.contains("0 stored, 1 already"), "{report}");
+    assert_eq!(desk.events().len(), 2);
+}
+
+#[test]
+fn a_corrupt_database_is_reported_and_the_event_kept() {
+    let desk = Desk::new();
+    std::fs::write(&desk.db, vec![0x5a; 8192]).unwrap();
+    let out = desk.event("incoming", "888");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["caller"], "888");
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a database"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_callhook_is_refused() {
+    let desk = Desk::new();
+    assert_stored(&desk.event("incoming", "1"));
+    desk.conn()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let out = desk.event("end", "1");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this callhook"));
+    let out = desk.command().arg("calls").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this callhook"));
+}

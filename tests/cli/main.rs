@@ -1,0 +1,10 @@
+//! Integration tests: the real `callhook` binary, run as a separate process the way MicroSIP
+//! runs it, against a real SQLite file in a temp directory.
+
+mod calls;
+mod concurrency;
+mod failures;
+mod folding;
+mod hook;
+mod storage;
+mod support;

@@ -1,0 +1,211 @@
+//! A desk: a temp directory with its own database, config, data and temp directories, and
+//! the real `callhook` binary run in it as a separate process, as MicroSIP runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_callhook");
+
+/// 2026-11-25T10:00:00Z, a base for explicit event times.
+pub const T0: i64 = 1_795_600_800_000;
+
+pub struct Desk {
+    pub dir: TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Desk {
+    pub fn new() -> Desk {
+        let dir = tempfile::Builder::new()
+            .prefix("callhook-test")
+            .tempdir()
+            .unwrap();
+        for sub in ["data", "config", "tmp", "home"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let db = dir.path().join("data").join("calls.db");
+        let config = dir.path().join("config").join("config.toml");
+        Desk { dir, db, config }
+    }
+
+    pub fn with_config(self, toml: &str) -> Desk {
+        std::fs::write(&self.config, toml).unwrap();
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The binary with this desk's environment and no other: the database and config through
+    /// `CALLHOOK_DB` and `CALLHOOK_CONFIG`, home, data and temp directories inside the desk.
+    pub fn command(&self) -> Command {
+        let mut cmd = self.bare_command();
+        cmd.env("CALLHOOK_DB", &self.db)
+            .env("CALLHOOK_CONFIG", &self.config);
+        cmd
+    }
+
+    /// The binary without `CALLHOOK_DB` and `CALLHOOK_CONFIG`: the default locations apply,
+    /// inside the desk.
+    pub fn bare_command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        let home = self.path("home");
+        let tmp = self.path("tmp");
+        cmd.env_remove("CALLHOOK_DB")
+            .env_remove("CALLHOOK_CONFIG")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("APPDATA", home.join("AppData/Roaming"))
+            .env("LOCALAPPDATA", home.join("AppData/Local"))
+            .env("TMPDIR", &tmp)
+            .env("TEMP", &tmp)
+            .env("TMP", &tmp)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `callhook event <event> -- <caller>` with the caller text as MicroSIP passes it.
+    pub fn event(&self, event: &str, caller: &str) -> Output {
+        self.event_command(&[], event, caller).output().unwrap()
+    }
+
+    /// The same with `--time` set (Unix milliseconds).
+    pub fn event_at(&self, at: i64, event: &str, caller: &str) -> Output {
+        let time = at.to_string();
+        self.event_command(&["--time", &time], event, caller)
+            .output()
+            .unwrap()
+    }
+
+    pub fn spawn_event_at(&self, at: i64, event: &str, caller: &str) -> Child {
+        let time = at.to_string();
+        self.event_command(&["--time", &time], event, caller)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn event_command(&self, options: &[&str], event: &str, caller: &str) -> Command {
+        let mut cmd = self.command();
+        cmd.arg("event").args(options).arg(event).arg("--");
+        caller_arg(&mut cmd, caller);
+        cmd
+    }
+
+    /// Runs an admin command and returns its stdout; it must succeed.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert_success(&out, &format!("callhook {args:?}"));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `callhook calls --format json`, oldest first.
+    pub fn calls(&self) -> Vec<Value> {
+        let text = self.run(&["calls", "--format", "json", "--limit", "100000"]);
+        let Value::Array(mut calls) = serde_json::from_str(&text).unwrap() else {
+            panic!("calls --format json is not an array: {text}")
+        };
+        calls.reverse();
+        calls
+    }
+
+    pub fn conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.db).unwrap()
+    }
+
+    /// (event, caller, number, caller_truncated) of every stored event, in event order.
+    pub fn events(&self) -> Vec<(String, String, String, bool)> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT event, caller, number, caller_truncated FROM events ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The lines of a fallback log.
+    pub fn fallback_lines(&self, log: &Path) -> Vec<Value> {
+        match std::fs::read_to_string(log) {
+            Ok(text) => text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub fn fallback_log(&self) -> PathBuf {
+        self.db.parent().unwrap().join("callhook-fallback.log")
+    }
+}
+
+/// MicroSIP appends the caller text to the command line unquoted; on Windows it reaches the
+/// hook raw. Elsewhere there is no MicroSIP, and the text is one argument.
+#[cfg(windows)]
+pub fn caller_arg(cmd: &mut Command, caller: &str) {
+    use std::os::windows::process::CommandExt;
+    cmd.raw_arg(caller);
+}
+
+#[cfg(not(windows))]
+pub fn caller_arg(cmd: &mut Command, caller: &str) {
+    cmd.arg(caller);
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A hook run must be silent and succeed.
+pub fn assert_stored(out: &Output) {
+    assert_success(out, "callhook event");
+    assert!(
+        out.stdout.is_empty(),
+        "event printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "event printed {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn str_field<'a>(call: &'a Value, key: &str) -> &'a str {
+    call[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {call}"))
+}
+
+/// (number, direction, status) of each call.
+pub fn summary(calls: &[Value]) -> Vec<(String, String, String)> {
+    calls
+        .iter()
+        .map(|c| {
+            (
+                str_field(c, "number").to_string(),
+                str_field(c, "direction").to_string(),
+                str_field(c, "status").to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn row(number: &str, direction: &str, status: &str) -> (String, String, String) {
+    (number.into(), direction.into(), status.into())
+}
