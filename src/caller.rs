@@ -301,6 +301,28 @@ mod tests {
     }
 
     #[test]
+    fn no_caller_text_can_panic_the_parser() {
+        // Every short string over an alphabet of the characters the parser looks at, with
+        // multi-byte ones where byte offsets would fall inside them.
+        let alphabet = [
+            "s", "i", "p", ":", "t", "<", ">", "@", ";", "%", "2", "0", "+", " ", "é", "\u{fffd}",
+            "😀", "\"", "\0", "T", "E", "L", "S",
+        ];
+        let plan = plan(Some("49"));
+        let mut text = String::new();
+        for n in 0..alphabet.len().pow(4) {
+            text.clear();
+            let mut k = n;
+            for _ in 0..4 {
+                text.push_str(alphabet[k % alphabet.len()]);
+                k /= alphabet.len();
+            }
+            let _ = plan.number(&text);
+            let _ = plan.number(&format!("sip:{text}@h"));
+        }
+    }
+
+    #[test]
     fn digits_of_a_number() {
         assert_eq!(digits("+49 30-1"), "49301");
         assert_eq!(digits("alice"), "");
