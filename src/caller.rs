@@ -41,12 +41,14 @@ impl Caller {
         match os.to_str() {
             Some(text) => Caller::from_text(text),
             None => {
+                // The OS's own lossy rendering: one U+FFFD per bad byte on Unix, per unpaired
+                // surrogate on Windows.
+                let text = Caller::from_text(&os.to_string_lossy());
                 let all = os.as_encoded_bytes();
-                let bytes = &all[..all.len().min(MAX_CALLER_BYTES)];
                 Caller {
-                    text: String::from_utf8_lossy(bytes).into_owned(),
-                    bytes: Some(bytes.to_vec()),
-                    truncated: all.len() > MAX_CALLER_BYTES,
+                    bytes: Some(all[..all.len().min(MAX_CALLER_BYTES)].to_vec()),
+                    truncated: text.truncated || all.len() > MAX_CALLER_BYTES,
+                    ..text
                 }
             }
         }

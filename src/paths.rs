@@ -21,16 +21,16 @@ pub fn default_db() -> Option<PathBuf> {
     Some(data_dir()?.join(APP_DIR).join("calls.db"))
 }
 
+// On Windows the folders come from the environment, which every user session sets: asking
+// the shell for known folders would make every hook load shell32 and COM at start-up.
 #[cfg(windows)]
 fn config_dir() -> Option<PathBuf> {
-    // The environment is read first: it is what the admin sees, and it spares the hook
-    // loading shell32 for the known-folder call.
-    env_dir("APPDATA").or_else(dirs::config_dir)
+    env_dir("APPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Roaming")))
 }
 
 #[cfg(windows)]
 fn data_dir() -> Option<PathBuf> {
-    env_dir("LOCALAPPDATA").or_else(dirs::data_local_dir)
+    env_dir("LOCALAPPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Local")))
 }
 
 #[cfg(not(windows))]

@@ -6,5 +6,7 @@ mod concurrency;
 mod failures;
 mod folding;
 mod hook;
+#[cfg(windows)]
+mod microsip;
 mod storage;
 mod support;

@@ -44,7 +44,12 @@ impl Desk {
     /// The binary with this desk's environment and no other: the database and config through
     /// `CALLHOOK_DB` and `CALLHOOK_CONFIG`, home, data and temp directories inside the desk.
     pub fn command(&self) -> Command {
-        let mut cmd = self.bare_command();
+        self.command_for(BIN)
+    }
+
+    /// Another program (a launcher, a copy of the binary) with the same environment.
+    pub fn command_for(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = self.bare_command_for(program);
         cmd.env("CALLHOOK_DB", &self.db)
             .env("CALLHOOK_CONFIG", &self.config);
         cmd
@@ -53,7 +58,11 @@ impl Desk {
     /// The binary without `CALLHOOK_DB` and `CALLHOOK_CONFIG`: the default locations apply,
     /// inside the desk.
     pub fn bare_command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.bare_command_for(BIN)
+    }
+
+    pub fn bare_command_for(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         let home = self.path("home");
         let tmp = self.path("tmp");
         cmd.env_remove("CALLHOOK_DB")
@@ -120,9 +129,23 @@ impl Desk {
         rusqlite::Connection::open(&self.db).unwrap()
     }
 
-    /// (event, caller, number, caller_truncated) of every stored event, in event order.
+    /// (event, caller, number, caller_truncated) of every stored event, in event order; none
+    /// while there is no database yet.
     pub fn events(&self) -> Vec<(String, String, String, bool)> {
-        let conn = self.conn();
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let Ok(conn) = rusqlite::Connection::open_with_flags(&self.db, flags) else {
+            return Vec::new();
+        };
+        if conn
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |_| Ok(()),
+            )
+            .is_err()
+        {
+            return Vec::new();
+        }
         let mut stmt = conn
             .prepare("SELECT event, caller, number, caller_truncated FROM events ORDER BY id")
             .unwrap();
