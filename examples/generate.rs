@@ -120,7 +120,7 @@ fn main() -> Result<()> {
             for e in &new_events {
                 fold::insert_event(&tx, e, &call.id)?;
             }
-            fold::write_call(&tx, &call)?;
+            fold::insert_call(&tx, &call)?;
         }
         if (i + 1) % 50_000 == 0 {
             tx.commit()?;

@@ -36,6 +36,12 @@ enum Command {
     Calls(cmd::calls::Args),
     /// Store the events of the fallback log that did not reach the database
     Replay(cmd::replay::Args),
+    /// Deliver queued webhooks and popups now (the hook starts this in the background)
+    Deliver(cmd::deliver::Args),
+    /// List webhook and popup deliveries; `outbox retry` queues failed ones again
+    Outbox(cmd::outbox::Args),
+    /// Webhook tools: `webhook test [NAME]` sends a signed sample event
+    Webhook(cmd::webhook::Args),
 }
 
 pub fn run(args: Vec<OsString>) -> ExitCode {
@@ -51,6 +57,13 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             Command::Event(args) => Ok(cmd::event::run(&locations, args)),
             Command::Calls(args) => cmd::calls::run(&locations, args).map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => cmd::replay::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Deliver(args) => {
+                cmd::deliver::run(&locations, args).map(|()| ExitCode::SUCCESS)
+            }
+            Command::Outbox(args) => cmd::outbox::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Webhook(args) => {
+                cmd::webhook::run(&locations, args).map(|()| ExitCode::SUCCESS)
+            }
         });
     match result {
         Ok(code) => code,

@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::caller::NumberPlan;
+use crate::outbox::OutboxConfig;
+use crate::popup::PopupConfig;
+use crate::webhook::WebhookConfig;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -15,6 +18,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub calls: CallsConfig,
     pub numbers: NumberPlan,
+    #[serde(rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+    pub popup: Option<PopupConfig>,
+    pub outbox: OutboxConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -104,6 +111,11 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether anything is delivered besides storing events.
+    pub fn has_side_effects(&self) -> bool {
+        !self.webhooks.is_empty() || self.popup.is_some()
+    }
+
     /// Checks what the types cannot; the error names the dotted key.
     fn validate(&self) -> Result<(), (String, String)> {
         if self.calls.window < Duration::from_secs(60) {
@@ -111,7 +123,35 @@ impl Config {
         }
         self.numbers
             .validate()
-            .map_err(|(field, message)| (format!("numbers.{field}"), message))
+            .map_err(|(field, message)| (format!("numbers.{field}"), message))?;
+        let mut keys = std::collections::BTreeSet::new();
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            webhook
+                .validate_headers()
+                .map_err(|message| (format!("webhook[{i}].headers"), message))?;
+            if !keys.insert(webhook.key()) {
+                let message = format!(
+                    "two webhooks are called `{}`: give each a name",
+                    webhook.key()
+                );
+                return Err((format!("webhook[{i}].name"), message));
+            }
+        }
+        if let Some(popup) = &self.popup {
+            popup
+                .validate()
+                .map_err(|message| ("popup.url".to_string(), message))?;
+            if popup.opener.as_ref().is_some_and(Vec::is_empty) {
+                return Err((
+                    "popup.opener".into(),
+                    "give the program to run, or leave it out".into(),
+                ));
+            }
+        }
+        if self.outbox.retries.is_empty() {
+            return Err(("outbox.retries".into(), "give at least one delay".into()));
+        }
+        Ok(())
     }
 }
 
@@ -122,13 +162,30 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where the last part of a dotted key is set, for errors found after parsing.
+/// Where a dotted key (`popup.url`, `webhook[1].name`) is set, for errors found after parsing:
+/// the key's line within its table.
 fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
-    let name = key.rsplit('.').next()?;
+    let (table, name) = key.rsplit_once('.')?;
+    let (table, index) = match table.split_once('[') {
+        Some((table, index)) => (table, index.trim_end_matches(']').parse::<usize>().ok()?),
+        None => (table, 0),
+    };
+    let headers = [format!("[{table}]"), format!("[[{table}]]")];
+    let mut seen = 0;
+    let mut inside = false;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(name)
+        if trimmed.starts_with('[') {
+            inside = headers
+                .iter()
+                .any(|h| trimmed.trim_end().starts_with(h.as_str()));
+            if inside {
+                seen += 1;
+            }
+        } else if inside
+            && seen == index + 1
+            && let Some(rest) = trimmed.strip_prefix(name)
             && rest.trim_start().starts_with('=')
         {
             return Some(line_column(text, offset + line.len() - trimmed.len()));
@@ -139,18 +196,36 @@ fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
 }
 
 /// A duration written as `"4h"`, `"90s"`, `"1h 30m"`, or a number of seconds.
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => humantime::parse_duration(&t).map_err(|e| {
-            serde::de::Error::custom(format!("`{t}` is not a duration such as \"4h\" ({e})"))
-        }),
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    Ok(DurationText::deserialize(deserializer)?.0)
+}
+
+/// A list of durations.
+pub fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+    let list = Vec::<DurationText>::deserialize(deserializer)?;
+    Ok(list.into_iter().map(|d| d.0).collect())
+}
+
+struct DurationText(Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Seconds(s) => Ok(DurationText(Duration::from_secs(s))),
+            Raw::Text(t) => humantime::parse_duration(&t)
+                .map(DurationText)
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "`{t}` is not a duration such as \"4h\" ({e})"
+                    ))
+                }),
+        }
     }
 }
 
@@ -166,19 +241,25 @@ mod tests {
     fn the_example_config_shows_the_defaults() {
         let text = include_str!("../config.example.toml");
         assert_eq!(parse(text).unwrap(), Config::default());
-        // Its commented-out settings parse too.
+        // Its commented-out settings parse too, and set every key.
         let uncommented: String = text
             .lines()
             .map(|line| {
-                line.strip_prefix("# ")
-                    .filter(|l| l.contains(" = "))
-                    .unwrap_or(line)
+                let setting = |l: &&str| l.contains(" = ") || l.starts_with('[');
+                line.strip_prefix("# ").filter(setting).unwrap_or(line)
             })
             .collect::<Vec<_>>()
             .join("\n");
         let config = parse(&uncommented).unwrap();
         assert_eq!(config.numbers.country_code.as_deref(), Some("49"));
         assert!(config.database.path.is_some());
+        let webhook = &config.webhooks[0];
+        assert_eq!(webhook.key(), "crm");
+        assert!(webhook.secret.is_some() && webhook.events.is_some());
+        assert_eq!(webhook.headers.len(), 1);
+        let popup = config.popup.unwrap();
+        assert!(popup.opener.is_some());
+        assert_eq!(popup.allowed_schemes, ["crm"]);
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn record(tx: &Transaction<'_>, event: &NewEvent, window_ms: i64) -> Result<
         raw: event.caller.text.clone(),
     };
     let mut fold = Fold::load(tx, &this, window_ms)?;
-    let later = fold.rewind(&this)?;
+    let later = fold.rewind()?;
     if !later.is_empty() {
         fold.load_open_calls(this.at)?;
     }
@@ -179,6 +179,8 @@ struct Fold<'t> {
     /// Whether every call open at the first event's time is loaded (needed to fold several
     /// events; for one, the open calls of its number are enough).
     all_open: bool,
+    /// Events after this one (within a window of it), to fold again after it.
+    later: Vec<(FoldEvent, Option<String>)>,
 }
 
 struct Slot {
@@ -187,10 +189,13 @@ struct Slot {
     /// Its events, loaded when the call changes.
     events: Option<Vec<FoldEvent>>,
     changed: bool,
+    /// Whether the call has a row in the database.
+    stored: bool,
 }
 
 impl<'t> Fold<'t> {
-    /// Loads the open calls of the event's number and the events of the seconds before it.
+    /// Loads the open calls of the event's number, the events of the seconds before it (for
+    /// the repeat check) and those after it (normally none).
     fn load(tx: &'t Transaction<'t>, event: &FoldEvent, window_ms: i64) -> Result<Fold<'t>> {
         let mut fold = Fold {
             tx,
@@ -199,16 +204,22 @@ impl<'t> Fold<'t> {
             recent: Vec::new(),
             assigned: HashMap::new(),
             all_open: false,
+            later: Vec::new(),
         };
         fold.load_calls("number = ?2", params![event.at, event.number])?;
-        let recent = fold.events_where(
-            "id >= ?1 AND id < ?2 ORDER BY id",
-            params![id_floor(event.at - REPEAT_WINDOW_MS), event.id],
+        let around = fold.events_where(
+            "id >= ?1 AND at <= ?2 ORDER BY id",
+            params![
+                id_floor(event.at - REPEAT_WINDOW_MS),
+                event.at.saturating_add(window_ms)
+            ],
         )?;
-        for (event, call_id) in recent {
-            if let Some(call_id) = call_id {
+        for (other, call_id) in around {
+            if other.id > event.id {
+                fold.later.push((other, call_id));
+            } else if let Some(call_id) = call_id {
                 fold.ensure_slot(&call_id)?;
-                fold.recent.push((event, call_id));
+                fold.recent.push((other, call_id));
             }
         }
         Ok(fold)
@@ -238,13 +249,10 @@ impl<'t> Fold<'t> {
         Ok(())
     }
 
-    /// Takes the events later than `event` (within a window of it) out of their calls, so
-    /// that they can be folded again after it. Returns them with the call each was in.
-    fn rewind(&mut self, event: &FoldEvent) -> Result<Vec<(FoldEvent, Option<String>)>> {
-        let later = self.events_where(
-            "id > ?1 AND at <= ?2 ORDER BY id",
-            params![event.id, event.at.saturating_add(self.window_ms)],
-        )?;
+    /// Takes the events later than the first one (within a window of it) out of their calls,
+    /// so that they can be folded again after it. Returns them with the call each was in.
+    fn rewind(&mut self) -> Result<Vec<(FoldEvent, Option<String>)>> {
+        let later = std::mem::take(&mut self.later);
         for (later_event, call_id) in &later {
             if let Some(call_id) = call_id {
                 self.ensure_slot(call_id)?;
@@ -300,6 +308,7 @@ impl<'t> Fold<'t> {
                     call: None,
                     events: None,
                     changed: false,
+                    stored: false,
                 })
                 .events = Some(events);
         }
@@ -433,13 +442,15 @@ impl<'t> Fold<'t> {
     /// Writes the changed calls back.
     fn store(&self) -> Result<()> {
         for (call_id, slot) in self.slots.iter().filter(|(_, s)| s.changed) {
-            match &slot.call {
-                Some(call) => write_call(self.tx, call)?,
-                None => {
+            match (&slot.call, slot.stored) {
+                (Some(call), true) => update_call(self.tx, call)?,
+                (Some(call), false) => insert_call(self.tx, call)?,
+                (None, true) => {
                     self.tx
                         .prepare_cached("DELETE FROM calls WHERE id = ?1")?
                         .execute([call_id])?;
                 }
+                (None, false) => {}
             }
         }
         Ok(())
@@ -452,6 +463,7 @@ impl Slot {
             call: Some(call),
             events: None,
             changed: false,
+            stored: true,
         }
     }
 }
@@ -488,35 +500,45 @@ pub fn load_call(conn: &rusqlite::Connection, call_id: &str) -> Result<Option<Ca
         .optional()?)
 }
 
-/// Inserts or replaces a call row (its name, from the contacts, is kept).
-pub fn write_call(conn: &rusqlite::Connection, call: &Call) -> Result<()> {
+/// Inserts a new call's row.
+pub fn insert_call(conn: &rusqlite::Connection, call: &Call) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO calls (id, direction, status, number, raw, started_at, ringing_at, \
-         answered_at, ended_at, last_event_at, expires_at, ring_ms, talk_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-         ON CONFLICT (id) DO UPDATE SET direction = excluded.direction, \
-         status = excluded.status, number = excluded.number, raw = excluded.raw, \
-         started_at = excluded.started_at, ringing_at = excluded.ringing_at, \
-         answered_at = excluded.answered_at, ended_at = excluded.ended_at, \
-         last_event_at = excluded.last_event_at, expires_at = excluded.expires_at, \
-         ring_ms = excluded.ring_ms, talk_ms = excluded.talk_ms",
+         answered_at, ended_at, last_event_at, expires_at, ring_ms, talk_ms, name) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
-    .execute(params![
-        call.id,
-        call.direction.as_str(),
-        call.status.as_str(),
-        call.number,
-        call.raw,
-        call.started_at,
-        call.ringing_at,
-        call.answered_at,
-        call.ended_at,
-        call.last_event_at,
-        call.expires_at,
-        call.ring_ms,
-        call.talk_ms,
-    ])?;
+    .execute(call_params(call).as_slice())?;
     Ok(())
+}
+
+/// Rewrites what the events make of a call (its name, from the contacts, stays).
+fn update_call(conn: &rusqlite::Connection, call: &Call) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE calls SET direction = ?2, status = ?3, number = ?4, raw = ?5, started_at = ?6, \
+         ringing_at = ?7, answered_at = ?8, ended_at = ?9, last_event_at = ?10, \
+         expires_at = ?11, ring_ms = ?12, talk_ms = ?13 WHERE id = ?1",
+    )?
+    .execute(&call_params(call)[..13])?;
+    Ok(())
+}
+
+fn call_params(call: &Call) -> [&dyn rusqlite::ToSql; 14] {
+    [
+        &call.id,
+        &call.direction,
+        &call.status,
+        &call.number,
+        &call.raw,
+        &call.started_at,
+        &call.ringing_at,
+        &call.answered_at,
+        &call.ended_at,
+        &call.last_event_at,
+        &call.expires_at,
+        &call.ring_ms,
+        &call.talk_ms,
+        &call.name,
+    ]
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! browser). It never blocks MicroSIP for long: on any failure it gives up within a second,
 //! after writing the event to the fallback log.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,9 @@ use crate::fallback;
 use crate::fold::{self, NewEvent};
 use crate::invocation::HookArgs;
 use crate::lock;
+use crate::outbox;
 use crate::paths::Locations;
+use crate::worker;
 
 /// Exit codes of `callhook event`.
 pub const EXIT_NOT_STORED: u8 = 1;
@@ -68,16 +69,21 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
     event.os_user = user_name();
     event.config_error = locations.config_error.as_ref().map(|e| e.to_string());
 
-    let window_ms = i64::try_from(config.calls.window.as_millis()).unwrap_or(i64::MAX);
-    match store(&locations.db, &event, window_ms, started + BUDGET) {
-        Ok(()) => match &event.config_error {
-            None => ExitCode::SUCCESS,
-            Some(e) => fail(
-                EXIT_CONFIG,
-                format!("stored with the default config: {e}"),
-                true,
-            ),
-        },
+    match store(locations, &event, started + BUDGET) {
+        Ok(worker_needed) => {
+            if worker_needed {
+                // Deliveries stay queued if this fails: the next event starts a worker.
+                let _ = worker::spawn(locations);
+            }
+            match &event.config_error {
+                None => ExitCode::SUCCESS,
+                Some(e) => fail(
+                    EXIT_CONFIG,
+                    format!("stored with the default config: {e}"),
+                    true,
+                ),
+            }
+        }
         Err(e) => fail(
             EXIT_NOT_STORED,
             format!("event not stored in {}: {e:#}", locations.db.display()),
@@ -86,18 +92,28 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
     }
 }
 
-fn store(path: &Path, event: &NewEvent, window_ms: i64, deadline: Instant) -> Result<()> {
+/// Stores the event, folds it and queues its side effects in one transaction; returns whether
+/// a worker should be started to deliver them.
+fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<bool> {
+    let path = &locations.db;
+    let config = &locations.config;
+    let window_ms = i64::try_from(config.calls.window.as_millis()).unwrap_or(i64::MAX);
     let mut conn = db::open(path, db::Wait::Until(deadline))?;
     // Hooks take turns to write (waiting asleep, see `lock`); SQLite's own lock then only
-    // waits for admin commands.
+    // waits for admin commands and the worker.
     let turn = lock::acquire(path, deadline)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("the database stayed locked")?;
-    fold::record(&tx, event, window_ms)?;
+    let call = fold::record(&tx, event, window_ms)?;
+    // With no side effects configured, the hook does nothing more.
+    let worker_needed = config.has_side_effects() && {
+        outbox::enqueue(&tx, config, event, &call)?;
+        outbox::worker_needed(&tx, crate::call::now_ms())?
+    };
     tx.commit().context("cannot commit")?;
     drop(turn);
-    Ok(())
+    Ok(worker_needed)
 }
 
 fn host_name() -> String {

@@ -13,8 +13,14 @@ pub mod fold;
 mod hook;
 pub mod invocation;
 mod lock;
+pub mod outbox;
 mod output;
 pub mod paths;
+pub mod popup;
+pub mod webhook;
+#[cfg(windows)]
+mod windows;
+mod worker;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -35,31 +41,52 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `callhookw.exe`, the program MicroSIP runs: hooks are handled here; any other command is
+/// handed to `callhook.exe` beside it, run without a console window. This program therefore
+/// links no HTTP or TLS code, and every hook process starts without loading their DLLs.
+pub fn hook_main() -> ExitCode {
+    let started = Instant::now();
+    let started_ms = call::now_ms();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match invocation::classify(&args, |skip| raw_rest(&args, skip)) {
+        Invocation::Hook(hook) => hook::run(hook, started_ms, started),
+        Invocation::Admin => forward(&args[1..]),
+    }
+}
+
+/// Runs `callhook` (beside this program) with `args`, and exits as it does.
+fn forward(args: &[OsString]) -> ExitCode {
+    let result = paths::full_program().and_then(|program| {
+        if std::env::current_exe().is_ok_and(|me| me == program) {
+            anyhow::bail!("this program only runs hooks: install callhook.exe beside it");
+        }
+        let mut command = std::process::Command::new(&program);
+        command.args(args);
+        #[cfg(windows)]
+        {
+            use std::os::windows::process::CommandExt;
+            const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+            command.creation_flags(CREATE_NO_WINDOW);
+        }
+        let status = command
+            .status()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", program.display()))?;
+        Ok(status.code().map_or(1, |c| c as u8))
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("callhook: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// On Windows the caller text is cut from the raw command line, so that quotes and
 /// backslashes survive exactly as MicroSIP wrote them.
 #[cfg(windows)]
 fn raw_rest(args: &[OsString], skip: usize) -> Option<caller::Caller> {
-    use std::os::windows::ffi::{OsStrExt, OsStringExt};
-    // SAFETY: GetCommandLineW returns the process's NUL-terminated command line, which lives
-    // as long as the process and is not modified here.
-    let line = unsafe {
-        let ptr = windows_sys::Win32::System::Environment::GetCommandLineW();
-        let len = (0..).take_while(|&i| *ptr.add(i) != 0).count();
-        std::slice::from_raw_parts(ptr, len)
-    };
-    // Only when the raw split agrees with the arguments the caller text follows.
-    let tokens = cmdline::tokens(line, skip);
-    let agrees = tokens.len() == skip
-        && tokens
-            .iter()
-            .zip(args)
-            .skip(1)
-            .all(|(token, arg)| token.value.iter().copied().eq(arg.encode_wide()));
-    if !agrees {
-        return None;
-    }
-    let rest = cmdline::rest_after(line, skip)?;
-    Some(caller::Caller::from_os(&OsString::from_wide(rest)))
+    windows::raw_rest(args, skip)
 }
 
 #[cfg(not(windows))]

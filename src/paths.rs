@@ -49,6 +49,21 @@ fn env_dir(name: &str) -> Option<PathBuf> {
     dir.is_absolute().then_some(dir)
 }
 
+/// `callhook` (`callhook.exe`), the program with every command, beside the running one: the
+/// worker and the commands `callhookw.exe` hands on run there.
+pub fn full_program() -> Result<PathBuf> {
+    let current = std::env::current_exe().context("cannot find callhook's own executable")?;
+    let full = current.with_file_name(format!("callhook{}", std::env::consts::EXE_SUFFIX));
+    if !full.exists() {
+        anyhow::bail!(
+            "{} is missing: keep it beside {}",
+            full.display(),
+            current.display()
+        );
+    }
+    Ok(full)
+}
+
 /// The config and database a command works on, from options, environment, config and defaults.
 #[derive(Debug)]
 pub struct Locations {

@@ -196,3 +196,30 @@ fn events_record_host_and_user() {
     assert_eq!(user, "reception");
     assert_eq!(call_id, str_field(&desk.calls()[0], "id"));
 }
+
+#[test]
+fn the_hook_program_hands_other_commands_to_callhook() {
+    let desk = Desk::new();
+    let hook = env!("CARGO_BIN_EXE_callhookw");
+    let out = desk
+        .command_for(hook)
+        .args(["event", "incoming", "--", "55"])
+        .output()
+        .unwrap();
+    assert_stored(&out);
+    let out = desk
+        .command_for(hook)
+        .args(["calls", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&out, "callhookw calls");
+    let calls: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(calls[0]["number"], "55");
+    // Alone, it says what is missing instead of looping.
+    let lonely = desk.path(&format!("bin/callhook{}", std::env::consts::EXE_SUFFIX));
+    std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
+    std::fs::copy(hook, &lonely).unwrap();
+    let out = desk.command_for(&lonely).arg("calls").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only runs hooks"));
+}

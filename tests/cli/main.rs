@@ -8,5 +8,8 @@ mod folding;
 mod hook;
 #[cfg(windows)]
 mod microsip;
+mod popups;
+mod server;
 mod storage;
 mod support;
+mod webhooks;

@@ -209,8 +209,9 @@ fn an_install_path_with_spaces() {
     let program_files = std::env::var_os("ProgramFiles").unwrap();
     let dir = Path::new(&program_files).join("callhook");
     std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("callhook.exe");
+    let exe = dir.join("callhookw.exe");
     std::fs::copy(HOOK, &exe).unwrap();
+    std::fs::copy(BIN, dir.join("callhook.exe")).unwrap();
     assert!(windows_path(&exe).contains(' '), "{}", windows_path(&exe));
     let mut microsip = MicroSip::new(&desk);
     let report = microsip.run(&hook_value(&exe, "incoming"), "+4930222", &[]);
@@ -323,4 +324,40 @@ fn the_hook_gets_no_console_and_admin_commands_print() {
     let desk = Desk::new();
     assert_stored(&desk.event("incoming", "5"));
     assert!(desk.run(&["calls"]).contains("in-progress"));
+}
+
+#[test]
+fn the_worker_delivers_after_microsip_has_returned() {
+    use crate::server::{Reply, Server};
+    // The endpoint answers slowly: MicroSIP must not wait for it.
+    let server = Server::start(|_, _| Reply::status(200).after(Duration::from_secs(3)));
+    let desk = Desk::new();
+    let record = desk.path("tmp/popups.jsonl");
+    let desk = desk.with_config(&format!(
+        "[[webhook]]\nurl = {}\n\n[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n",
+        toml_str(server.url("/hook")),
+        toml_str(windows_path(&example("recorder"))),
+        toml_str(record.to_str().unwrap()),
+    ));
+    let mut microsip = MicroSip::new(&desk);
+    let report = microsip.event("incoming", "+4930 444");
+    assert_hook_ok(&report);
+    assert!(report["waited_ms"].as_f64().unwrap() < 3000.0, "{report}");
+    assert_eq!(
+        server.answered(),
+        0,
+        "MicroSIP got control back before the endpoint answered"
+    );
+    wait_until(Duration::from_secs(60), "the popup", || {
+        !desk.recorded(&record).is_empty()
+    });
+    assert_eq!(
+        desk.recorded(&record)[0]["args"][0],
+        "https://crm.example.com/?n=%2B4930444"
+    );
+    let got = server.wait_for(1, Duration::from_secs(60));
+    assert_eq!(got[0].json()["type"], "call.incoming");
+    wait_until(Duration::from_secs(60), "the delivery", || {
+        desk.outbox().iter().all(|d| d["status"] == "delivered")
+    });
 }

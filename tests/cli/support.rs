@@ -65,6 +65,16 @@ impl Desk {
         let mut cmd = Command::new(program);
         let home = self.path("home");
         let tmp = self.path("tmp");
+        for proxy in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            cmd.env_remove(proxy);
+        }
         cmd.env_remove("CALLHOOK_DB")
             .env_remove("CALLHOOK_CONFIG")
             .env("HOME", &home)
@@ -182,6 +192,75 @@ pub fn caller_arg(cmd: &mut Command, caller: &str) {
 #[cfg(not(windows))]
 pub fn caller_arg(cmd: &mut Command, caller: &str) {
     cmd.arg(caller);
+}
+
+/// An example program built beside the tests (`cargo test` builds the examples).
+pub fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let path = deps
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: a plain `cargo test` builds it, or `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// Waits until `done` holds, polling; panics after `timeout`.
+pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A TOML string literal.
+pub fn toml_str(s: impl AsRef<str>) -> String {
+    toml::Value::String(s.as_ref().to_string()).to_string()
+}
+
+impl Desk {
+    /// `callhook outbox --format json`, oldest first.
+    pub fn outbox(&self) -> Vec<Value> {
+        let text = self.run(&["outbox", "--format", "json", "--limit", "100000"]);
+        let Value::Array(mut rows) = serde_json::from_str(&text).unwrap() else {
+            panic!("outbox --format json is not an array: {text}")
+        };
+        rows.reverse();
+        rows
+    }
+
+    /// The JSON lines the recorder wrote to `file`.
+    pub fn recorded(&self, file: &Path) -> Vec<Value> {
+        self.fallback_lines(file)
+    }
+
+    /// Keeps workers away: a live lease on both lanes, as if another worker held them.
+    pub fn hold_leases(&self) {
+        self.conn()
+            .execute_batch(
+                "INSERT OR REPLACE INTO worker_leases VALUES ('popup', 'test', 9999999999999);
+                 INSERT OR REPLACE INTO worker_leases VALUES ('webhook', 'test', 9999999999999);",
+            )
+            .unwrap();
+    }
+
+    pub fn release_leases(&self) {
+        self.conn()
+            .execute("DELETE FROM worker_leases", [])
+            .unwrap();
+    }
 }
 
 pub fn assert_success(out: &Output, what: &str) {

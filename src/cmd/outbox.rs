@@ -1,0 +1,158 @@
+//! `callhook outbox`: the deliveries, and `outbox retry` to queue failed ones again.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use comfy_table::Cell;
+use rusqlite::params_from_iter;
+
+use crate::call::now_ms;
+use crate::db;
+use crate::outbox::Delivery;
+use crate::output::{self, local_time, terminal_safe};
+use crate::paths::Locations;
+use crate::worker;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Only deliveries in this state
+    #[arg(long, value_enum)]
+    status: Option<State>,
+    /// How many to show, newest first
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Queue deliveries again (with a fresh retry schedule) and start the worker
+    Retry {
+        /// Delivery ids, as `callhook outbox` shows them
+        #[arg(required_unless_present = "failed")]
+        ids: Vec<i64>,
+        /// Every failed delivery, and those stopped by a 410
+        #[arg(long, conflicts_with = "ids")]
+        failed: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum State {
+    Pending,
+    Delivered,
+    Failed,
+    Stopped,
+    Skipped,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(locations: &Locations, args: Args) -> Result<()> {
+    locations.require_config()?;
+    match args.action {
+        Some(Action::Retry { ids, failed }) => retry(locations, &ids, failed),
+        None => list(locations, args.status, args.limit, args.format),
+    }
+}
+
+fn list(locations: &Locations, status: Option<State>, limit: u32, format: Format) -> Result<()> {
+    let rows = match db::open_existing(&locations.db)? {
+        Some(conn) => {
+            let status = status.map(|s| {
+                clap::ValueEnum::to_possible_value(&s)
+                    .unwrap()
+                    .get_name()
+                    .to_string()
+            });
+            let sql = format!(
+                "SELECT {} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
+                Delivery::COLUMNS
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            stmt.query_map(rusqlite::params![status, limit], Delivery::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        None => Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            writeln!(out)?;
+        }
+        Format::Table if rows.is_empty() => writeln!(out, "No deliveries.")?,
+        Format::Table => {
+            let mut table = output::table([
+                "ID",
+                "Kind",
+                "Target",
+                "Status",
+                "Tries",
+                "Queued",
+                "Next / done",
+                "Call ID",
+                "Last error",
+            ]);
+            for d in &rows {
+                let when = match (d.status.as_str(), d.delivered_at) {
+                    ("pending", _) => local_time(d.next_at),
+                    (_, Some(at)) => local_time(at),
+                    _ => String::new(),
+                };
+                let error = d.last_error.as_deref().unwrap_or("");
+                table.add_row([
+                    Cell::new(d.id),
+                    Cell::new(&d.kind),
+                    Cell::new(terminal_safe(&d.target)),
+                    Cell::new(&d.status),
+                    Cell::new(d.attempts),
+                    Cell::new(local_time(d.created_at)),
+                    Cell::new(when),
+                    Cell::new(&d.call_id),
+                    Cell::new(terminal_safe(error)),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+        }
+    }
+    Ok(())
+}
+
+fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
+    let Some(conn) = db::open_existing(&locations.db)? else {
+        bail!("no database at {}", locations.db.display());
+    };
+    let now = now_ms();
+    let changed = if failed {
+        conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?1 \
+             WHERE status IN ('failed', 'stopped')",
+            [now],
+        )?
+    } else {
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = {now} \
+             WHERE id IN ({placeholders})"
+        );
+        let changed = conn.execute(&sql, params_from_iter(ids))?;
+        if changed < ids.len() {
+            bail!("only {changed} of the {} deliveries exist", ids.len());
+        }
+        changed
+    };
+    println!("Queued {changed} deliveries again.");
+    if changed > 0 {
+        worker::spawn(locations)?;
+        println!("The worker delivers them in the background; `callhook outbox` shows progress.");
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! The outbox: side effects queued in the same transaction as the event that causes them, so
+//! that a crash can lose none, and the leases that let one worker deliver at a time.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::call::{Call, now_ms};
+use crate::caller::digits;
+use crate::config::{Config, duration, durations};
+use crate::fold::NewEvent;
+use crate::popup::Values;
+use crate::webhook::{Payload, message_id};
+
+/// `[outbox]` in the config.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// The waits between attempts of a webhook; after the last, the delivery has failed.
+    #[serde(deserialize_with = "durations")]
+    pub retries: Vec<Duration>,
+    /// The worker stays for retries due within this long; later ones wait for the next event
+    /// or a scheduled `callhook deliver`.
+    #[serde(deserialize_with = "duration")]
+    pub stay: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        // Standard Webhooks: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+        let minutes = [
+            5.0 / 60.0,
+            5.0,
+            30.0,
+            120.0,
+            300.0,
+            600.0,
+            840.0,
+            1200.0,
+            1440.0,
+        ];
+        OutboxConfig {
+            retries: minutes
+                .iter()
+                .map(|m| Duration::from_secs_f64(m * 60.0))
+                .collect(),
+            stay: Duration::from_secs(6 * 60),
+        }
+    }
+}
+
+/// The kinds of delivery, each delivered by one worker at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Popup,
+    Webhook,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Popup, Lane::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Popup => "popup",
+            Lane::Webhook => "webhook",
+        }
+    }
+}
+
+/// One row of the outbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub kind: String,
+    pub target: String,
+    pub url: String,
+    pub event_id: String,
+    pub call_id: String,
+    #[serde(skip)]
+    pub message_id: Option<String>,
+    #[serde(skip)]
+    pub body: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    #[serde(serialize_with = "ms_as_rfc3339")]
+    pub next_at: i64,
+    #[serde(serialize_with = "ms_as_rfc3339")]
+    pub created_at: i64,
+    #[serde(serialize_with = "opt_ms_as_rfc3339")]
+    pub delivered_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::call::rfc3339(*ms))
+}
+
+fn opt_ms_as_rfc3339<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => ms_as_rfc3339(ms, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl Delivery {
+    pub const COLUMNS: &'static str = "id, kind, target, url, event_id, call_id, message_id, \
+        body, status, attempts, next_at, created_at, delivered_at, last_status, last_error";
+
+    pub fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+        Ok(Delivery {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            target: row.get(2)?,
+            url: row.get(3)?,
+            event_id: row.get(4)?,
+            call_id: row.get(5)?,
+            message_id: row.get(6)?,
+            body: row.get(7)?,
+            status: row.get(8)?,
+            attempts: row.get(9)?,
+            next_at: row.get(10)?,
+            created_at: row.get(11)?,
+            delivered_at: row.get(12)?,
+            last_status: row.get(13)?,
+            last_error: row.get(14)?,
+        })
+    }
+}
+
+/// Queues the side effects that `event` causes, in the hook's transaction. Returns how many.
+pub fn enqueue(
+    tx: &Transaction<'_>,
+    config: &Config,
+    event: &NewEvent,
+    call: &Call,
+) -> Result<usize> {
+    let now = now_ms();
+    let mut queued = 0;
+    let kind = event.kind.as_str();
+    let wanted: Vec<_> = config
+        .webhooks
+        .iter()
+        .filter(|w| w.wants(event.kind))
+        .collect();
+    if !wanted.is_empty() {
+        let body = Payload::new(
+            kind,
+            event.at,
+            call.to_json(event.at),
+            &event.host,
+            &event.os_user,
+        )
+        .to_body();
+        let message_id = message_id(&event.id);
+        for webhook in wanted {
+            // An endpoint that answered 410 Gone gets nothing more until an admin retries.
+            let last: Option<String> = tx
+                .prepare_cached(
+                    "SELECT status FROM outbox WHERE target = ?1 ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row([webhook.key()], |row| row.get(0))
+                .optional()?;
+            let stopped = last.as_deref() == Some("stopped");
+            // Behind a delivery that waits for a retry, a new one waits too: an endpoint gets
+            // its events in order.
+            let after: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT next_at FROM outbox WHERE status = 'pending' AND target = ?1 \
+                     ORDER BY event_id LIMIT 1",
+                )?
+                .query_row([webhook.key()], |row| row.get(0))
+                .optional()?;
+            tx.prepare_cached(
+                "INSERT INTO outbox (kind, target, url, event_id, call_id, message_id, body, \
+                 next_at, created_at, status, last_error) \
+                 VALUES ('webhook', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                webhook.key(),
+                webhook.url.0.as_str(),
+                event.id,
+                call.id,
+                message_id,
+                body,
+                after.unwrap_or(now).max(now),
+                now,
+                if stopped { "stopped" } else { "pending" },
+                stopped.then_some(GONE),
+            ])?;
+            queued += usize::from(!stopped);
+        }
+    }
+    if let Some(popup) = &config.popup
+        && popup.on.fires_on(event.kind)
+        && call.ended_at.is_none()
+    {
+        let url = popup.url.render(&Values {
+            number: &call.number,
+            raw: &call.raw,
+            digits: &digits(&call.number),
+            name: call.name.as_deref().unwrap_or(""),
+            call_id: &call.id,
+            direction: call.direction.as_str(),
+            event: kind,
+        });
+        // One popup per call: a second popup event of the call adds nothing.
+        queued += tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO outbox (kind, target, url, event_id, call_id, next_at, \
+                 created_at) VALUES ('popup', 'popup', ?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![url, event.id, call.id, now])?;
+    }
+    Ok(queued)
+}
+
+/// Why an endpoint's deliveries are stopped.
+pub const GONE: &str = "the endpoint answered 410 Gone: its deliveries are stopped until \
+    `callhook outbox retry`";
+
+/// Whether a worker should start: a lane has deliveries due and no live worker.
+pub fn worker_needed(conn: &Connection, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM (SELECT 'popup' AS lane UNION ALL SELECT 'webhook') \
+             WHERE EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND kind = lane \
+                           AND next_at <= ?1) \
+             AND NOT EXISTS (SELECT 1 FROM worker_leases l WHERE l.lane = lane \
+                             AND expires_at > ?1)",
+        )?
+        .query_row([now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Whether deliveries of the lane are due.
+pub fn due(conn: &Connection, lane: Lane, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = ?1 AND next_at <= ?2 LIMIT 1",
+        )?
+        .query_row(params![lane.as_str(), now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// The live holder of a lane's lease.
+pub fn lease_holder(conn: &Connection, lane: Lane, now: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT holder FROM worker_leases WHERE lane = ?1 AND expires_at > ?2")?
+        .query_row(params![lane.as_str(), now], |row| row.get(0))
+        .optional()?)
+}
+
+/// Takes the lane's lease until `until`, if it is free, lapsed, or already ours.
+pub fn acquire(conn: &mut Connection, lane: Lane, holder: &str, until: i64) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let taken = tx.execute(
+        "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
+         expires_at = excluded.expires_at \
+         WHERE worker_leases.expires_at <= ?4 OR worker_leases.holder = excluded.holder",
+        params![lane.as_str(), holder, until, now_ms()],
+    )?;
+    tx.commit()?;
+    Ok(taken == 1)
+}
+
+/// Extends our lease; false if it lapsed and another worker took it.
+pub fn renew(conn: &Connection, lane: Lane, holder: &str, until: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE worker_leases SET expires_at = max(expires_at, ?3) WHERE lane = ?1 AND holder = ?2",
+        params![lane.as_str(), holder, until],
+    )? == 1)
+}
+
+/// Gives the lease up unless deliveries became due meanwhile (checked in the same
+/// transaction as the release, so that a hook queueing one either sees the lease or is seen).
+pub fn release_if_idle(conn: &mut Connection, lane: Lane, holder: &str) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if due(&tx, lane, now_ms())? {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM worker_leases WHERE lane = ?1 AND holder = ?2",
+        params![lane.as_str(), holder],
+    )?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// When a webhook's next attempt is due after `attempts` failed ones, with ±10 % jitter;
+/// `None` once the schedule is used up.
+pub fn next_attempt(config: &OutboxConfig, attempts: i64, now: i64, seed: u64) -> Option<i64> {
+    let wait = config.retries.get(usize::try_from(attempts - 1).ok()?)?;
+    let jitter = 0.9 + (seed % 2001) as f64 / 10_000.0;
+    Some(now + (wait.as_millis() as f64 * jitter) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_is_standard_webhooks() {
+        let config = OutboxConfig::default();
+        let minutes: Vec<f64> = config
+            .retries
+            .iter()
+            .map(|d| d.as_secs_f64() / 60.0)
+            .collect();
+        assert_eq!(minutes.len(), 9);
+        assert!((minutes[0] - 5.0 / 60.0).abs() < 1e-9);
+        assert_eq!(
+            &minutes[1..],
+            [5.0, 30.0, 120.0, 300.0, 600.0, 840.0, 1200.0, 1440.0]
+        );
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_with_jitter() {
+        let config = OutboxConfig::default();
+        for seed in [0, 1000, 2000, 12345] {
+            let at = next_attempt(&config, 1, 0, seed).unwrap();
+            assert!((4_500..=5_500).contains(&at), "{at}");
+        }
+        let last = next_attempt(&config, 9, 0, 1000).unwrap();
+        assert_eq!(last, 24 * 3600 * 1000);
+        assert_eq!(next_attempt(&config, 10, 0, 0), None);
+    }
+}

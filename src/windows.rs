@@ -1,0 +1,188 @@
+//! Windows system calls. Shell and COM functions are loaded when needed rather than imported:
+//! an import would make every hook process load shell32 at start-up.
+
+use std::ffi::{OsStr, OsString};
+use std::os::windows::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use windows_sys::Win32::Foundation::CloseHandle;
+use windows_sys::Win32::System::Environment::GetCommandLineW;
+use windows_sys::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryW};
+use windows_sys::Win32::System::Threading::{
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CreateProcessW, DETACHED_PROCESS,
+    PROCESS_INFORMATION, STARTUPINFOW,
+};
+
+use crate::caller::Caller;
+use crate::cmdline;
+
+fn wide(s: &OsStr) -> Vec<u16> {
+    s.encode_wide().chain([0]).collect()
+}
+
+/// The caller text after the first `skip` arguments of the raw command line, when the raw
+/// split agrees with the arguments the process got.
+pub fn raw_rest(args: &[OsString], skip: usize) -> Option<Caller> {
+    // SAFETY: GetCommandLineW returns the process's NUL-terminated command line, which lives
+    // as long as the process and is not modified here.
+    let line = unsafe {
+        let ptr = GetCommandLineW();
+        let len = (0..).take_while(|&i| *ptr.add(i) != 0).count();
+        std::slice::from_raw_parts(ptr, len)
+    };
+    let tokens = cmdline::tokens(line, skip);
+    let agrees = tokens.len() == skip
+        && tokens
+            .iter()
+            .zip(args)
+            .skip(1)
+            .all(|(token, arg)| token.value.iter().copied().eq(arg.encode_wide()));
+    if !agrees {
+        return None;
+    }
+    let rest = cmdline::rest_after(line, skip)?;
+    Some(Caller::from_os(&OsString::from_wide(rest)))
+}
+
+/// One argument quoted for a command line, so that the C runtime's split gives it back.
+fn quote(arg: &OsStr) -> Vec<u16> {
+    let text: Vec<u16> = arg.encode_wide().collect();
+    let mut out = vec![b'"' as u16];
+    let mut backslashes = 0;
+    for &c in &text {
+        if c == b'\\' as u16 {
+            backslashes += 1;
+        } else {
+            if c == b'"' as u16 {
+                out.extend(std::iter::repeat_n(b'\\' as u16, backslashes + 1));
+            }
+            backslashes = 0;
+        }
+        out.push(c);
+    }
+    out.extend(std::iter::repeat_n(b'\\' as u16, backslashes));
+    out.push(b'"' as u16);
+    out
+}
+
+/// Starts `program` with `args` detached from the hook: no console, its own process group, no
+/// inherited handles; MicroSIP, waiting for the hook, never waits for it.
+pub fn spawn_detached(program: &Path, args: &[&OsStr]) -> Result<()> {
+    let mut line = quote(program.as_os_str());
+    for arg in args {
+        line.push(b' ' as u16);
+        line.extend(quote(arg));
+    }
+    line.push(0);
+    let application = wide(program.as_os_str());
+    // SAFETY: zeroed STARTUPINFOW/PROCESS_INFORMATION are valid inputs; the strings are
+    // NUL-terminated and outlive the call; the returned handles are closed.
+    unsafe {
+        let mut startup: STARTUPINFOW = std::mem::zeroed();
+        startup.cb = std::mem::size_of::<STARTUPINFOW>() as u32;
+        let mut info: PROCESS_INFORMATION = std::mem::zeroed();
+        let ok = CreateProcessW(
+            application.as_ptr(),
+            line.as_mut_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            0,
+            DETACHED_PROCESS | CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP,
+            std::ptr::null(),
+            std::ptr::null(),
+            &startup,
+            &mut info,
+        );
+        if ok == 0 {
+            bail!(
+                "cannot start {}: {}",
+                program.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        CloseHandle(info.hThread);
+        CloseHandle(info.hProcess);
+    }
+    Ok(())
+}
+
+/// Opens a URL with the user's default browser (ShellExecuteW "open").
+pub fn shell_open(url: &str) -> Result<()> {
+    type CoInitializeEx = unsafe extern "system" fn(*const core::ffi::c_void, u32) -> i32;
+    type ShellExecuteW = unsafe extern "system" fn(
+        *mut core::ffi::c_void,
+        *const u16,
+        *const u16,
+        *const u16,
+        *const u16,
+        i32,
+    ) -> *mut core::ffi::c_void;
+    const COINIT_APARTMENTTHREADED: u32 = 0x2;
+    const COINIT_DISABLE_OLE1DDE: u32 = 0x4;
+    const SW_SHOWNORMAL: i32 = 1;
+    let url = wide(OsStr::new(url));
+    let verb = wide(OsStr::new("open"));
+    // SAFETY: the libraries and functions are looked up by their documented names and called
+    // with the documented signatures; the strings are NUL-terminated.
+    unsafe {
+        // ShellExecute wants COM initialised for some protocol handlers.
+        let ole32 = LoadLibraryW(wide(OsStr::new("ole32.dll")).as_ptr());
+        if !ole32.is_null()
+            && let Some(init) = GetProcAddress(ole32, c"CoInitializeEx".as_ptr().cast())
+        {
+            let init: CoInitializeEx = std::mem::transmute(init);
+            init(
+                std::ptr::null(),
+                COINIT_APARTMENTTHREADED | COINIT_DISABLE_OLE1DDE,
+            );
+        }
+        let shell32 = LoadLibraryW(wide(OsStr::new("shell32.dll")).as_ptr());
+        if shell32.is_null() {
+            bail!(
+                "cannot load shell32.dll: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let Some(function) = GetProcAddress(shell32, c"ShellExecuteW".as_ptr().cast()) else {
+            bail!("shell32.dll has no ShellExecuteW");
+        };
+        let shell_execute: ShellExecuteW = std::mem::transmute(function);
+        let result = shell_execute(
+            std::ptr::null_mut(),
+            verb.as_ptr(),
+            url.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            SW_SHOWNORMAL,
+        );
+        if result as usize <= 32 {
+            bail!(
+                "ShellExecuteW could not open the URL (error {})",
+                result as usize
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_round_trips_through_the_splitter() {
+        for arg in [
+            r"C:\Program Files\callhook\calls.db",
+            r"C:\dir\",
+            r#"a"b"#,
+            r"x\\",
+            "",
+        ] {
+            let mut line: Vec<u16> = "prog.exe ".encode_utf16().collect();
+            line.extend(quote(OsStr::new(arg)));
+            let tokens = cmdline::tokens(&line, 2);
+            assert_eq!(String::from_utf16(&tokens[1].value).unwrap(), arg);
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Webhooks, delivered by the detached worker to a real HTTP server on 127.0.0.1.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::server::{Reply, Server, closed_port};
+use crate::support::*;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A desk whose config sends webhooks to `url`; `extra` goes into the `[[webhook]]` table.
+fn desk_with_webhook(url: &str, extra: &str) -> Desk {
+    Desk::new().with_config(&format!(
+        "[outbox]\nretries = [\"200ms\", \"200ms\", \"200ms\"]\nstay = \"20s\"\n\n\
+         [[webhook]]\nname = \"crm\"\nurl = {}\nsecret = {}\n{extra}\n",
+        toml_str(url),
+        toml_str(SECRET)
+    ))
+}
+
+#[test]
+fn webhooks_are_signed_and_carry_the_call() {
+    let server = Server::ok();
+    let desk = desk_with_webhook(
+        &server.url("/hooks/calls"),
+        "headers = { Authorization = \"Bearer t0k\" }",
+    );
+    assert_stored(&desk.event("incoming", "+15551230001"));
+    assert_stored(&desk.event("end", "+15551230001"));
+    let got = server.wait_for(2, WAIT);
+    let call = &desk.calls()[0];
+    for (request, event) in got.iter().zip(["incoming", "end"]) {
+        assert_eq!(request.path, "/hooks/calls");
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("authorization"), Some("Bearer t0k"));
+        assert!(request.signature_is_valid(SECRET), "{request:?}");
+        let body = request.json();
+        assert_eq!(body["type"], format!("call.{event}"));
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        let data = &body["data"];
+        assert_eq!(data["id"], call["id"]);
+        assert_eq!(data["event"], event);
+        assert_eq!(data["number"], "+15551230001");
+        assert_eq!(data["direction"], "in");
+        assert!(data["host"].as_str().is_some_and(|h| !h.is_empty()));
+        assert!(data.get("user").is_some());
+        for key in [
+            "raw",
+            "name",
+            "started_at",
+            "ringing_at",
+            "answered_at",
+            "ended_at",
+            "ring_seconds",
+            "talk_seconds",
+        ] {
+            assert!(data.get(key).is_some(), "{key} missing from {data}");
+        }
+    }
+    assert_eq!(got[0].json()["data"]["status"], "in-progress");
+    assert_eq!(got[1].json()["data"]["status"], "missed");
+    assert_ne!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    let outbox = desk.outbox();
+    assert!(
+        outbox
+            .iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{outbox:?}"
+    );
+}
+
+#[test]
+fn only_the_chosen_events_are_sent() {
+    let server = Server::ok();
+    let desk = desk_with_webhook(&server.url("/"), "events = [\"end\", \"busy\"]");
+    for event in ["incoming", "ring", "answer", "start", "end"] {
+        assert_stored(&desk.event(event, "42"));
+    }
+    let got = server.wait_for(1, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(got[0].json()["type"], "call.end");
+    assert_eq!(got[0].json()["data"]["status"], "answered");
+}
+
+#[test]
+fn each_endpoint_gets_events_in_order_across_overlapping_calls() {
+    // Every fourth request fails the first time: retries must not reorder anything.
+    let server = Server::start(|n, _| Reply::status(if n % 4 == 1 { 503 } else { 200 }));
+    let desk = desk_with_webhook(&server.url("/"), "");
+    // 100 callers at once, each on its own line (as MicroSIP waits for each of its hooks).
+    let lines: Vec<_> = (0..100)
+        .map(|i| {
+            let db = desk.db.clone();
+            let config = desk.config.clone();
+            let home = desk.path("home");
+            std::thread::spawn(move || {
+                for event in ["incoming", "ring", "end"] {
+                    let out = std::process::Command::new(BIN)
+                        .env("CALLHOOK_DB", &db)
+                        .env("CALLHOOK_CONFIG", &config)
+                        .env("HOME", &home)
+                        .args(["event", event, "--", &format!("+1555{i:04}")])
+                        .output()
+                        .unwrap();
+                    assert_success(&out, "hook");
+                }
+            })
+        })
+        .collect();
+    for line in lines {
+        line.join().unwrap();
+    }
+    wait_until(Duration::from_secs(60), "all deliveries", || {
+        desk.outbox().iter().all(|d| d["status"] == "delivered")
+    });
+    let got = server.received();
+    // Each message arrived once (or again after a 503), and in event order.
+    let mut first_seen = Vec::new();
+    let mut seen = HashSet::new();
+    for request in &got {
+        let id = request.header("webhook-id").unwrap().to_string();
+        if seen.insert(id) {
+            first_seen.push(request.json());
+        }
+    }
+    assert_eq!(first_seen.len(), 300);
+    let mut per_call: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for body in &first_seen {
+        per_call
+            .entry(body["data"]["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(body["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(per_call.len(), 100);
+    for types in per_call.values() {
+        assert_eq!(types, &["call.incoming", "call.ring", "call.end"]);
+    }
+}
+
+#[test]
+fn failures_are_retried_with_the_same_id_and_body() {
+    // 500, then no answer in time, then 200.
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(500),
+        1 => Reply::status(200).after(Duration::from_secs(3)),
+        _ => Reply::status(200),
+    });
+    let desk = desk_with_webhook(&server.url("/"), "timeout = \"1s\"");
+    assert_stored(&desk.event("incoming", "777"));
+    let got = server.wait_for(3, WAIT);
+    wait_until(WAIT, "delivery", || {
+        desk.outbox()[0]["status"] == "delivered"
+    });
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    let bodies: HashSet<_> = got.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(
+        (ids.len(), bodies.len()),
+        (1, 1),
+        "retries are byte-identical"
+    );
+    assert!(got.iter().all(|r| r.signature_is_valid(SECRET)));
+    let row = &desk.outbox()[0];
+    assert_eq!(row["attempts"], 3);
+    assert_eq!(row["last_status"], 200);
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_after_the_schedule_and_can_be_retried() {
+    let port = closed_port();
+    let desk = desk_with_webhook(&format!("http://127.0.0.1:{port}/hook"), "");
+    assert_stored(&desk.event("incoming", "888"));
+    wait_until(WAIT, "the delivery to fail", || {
+        desk.outbox()[0]["status"] == "failed"
+    });
+    let row = &desk.outbox()[0];
+    assert_eq!(
+        row["attempts"], 4,
+        "once, then the 3 retries of the schedule"
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{row}"
+    );
+    let failed = desk.run(&["outbox", "--status", "failed"]);
+    assert!(
+        failed.contains("failed") && failed.contains("crm"),
+        "{failed}"
+    );
+
+    // The endpoint comes up; the admin queues the failed delivery again.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = vec![0; 65536];
+        let n = stream.read(&mut request).unwrap();
+        stream
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request[..n]).into_owned()
+    });
+    let report = desk.run(&["outbox", "retry", "--failed"]);
+    assert!(report.contains("Queued 1"), "{report}");
+    let request = server.join().unwrap();
+    assert!(request.contains("webhook-id: msg_"), "{request}");
+    wait_until(WAIT, "the retried delivery", || {
+        desk.outbox()[0]["status"] == "delivered"
+    });
+}
+
+#[test]
+fn gone_stops_the_endpoint() {
+    let server = Server::start(|_, _| Reply::status(410));
+    let desk = desk_with_webhook(&server.url("/"), "");
+    desk.run(&["calls"]);
+    assert_stored(&desk.event("incoming", "1"));
+    server.wait_for(1, WAIT);
+    wait_until(WAIT, "the endpoint to be stopped", || {
+        desk.outbox().iter().all(|d| d["status"] == "stopped")
+    });
+    let rows = desk.outbox();
+    assert!(
+        rows[0]["last_error"].as_str().unwrap().contains("410"),
+        "{rows:?}"
+    );
+    // Later events for it are kept, stopped too, until the admin retries them.
+    assert_stored(&desk.event("end", "1"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.received().len(), 1);
+    let rows = desk.outbox();
+    assert_eq!(
+        (rows.len(), rows[1]["status"].as_str()),
+        (2, Some("stopped"))
+    );
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(429).header("Retry-After", "2"),
+        _ => Reply::status(200),
+    });
+    let desk = desk_with_webhook(&server.url("/"), "");
+    assert_stored(&desk.event("incoming", "5"));
+    let got = server.wait_for(2, WAIT);
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}, not 2 s"
+    );
+}
+
+#[cfg(unix)]
+fn kill(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[cfg(windows)]
+fn kill(pid: u32) {
+    std::process::Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .output()
+        .unwrap();
+}
+
+#[test]
+fn a_worker_killed_mid_delivery_loses_nothing() {
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(200).after(Duration::from_secs(60)),
+        _ => Reply::status(200),
+    });
+    let desk = desk_with_webhook(&server.url("/"), "timeout = \"2s\"");
+    assert_stored(&desk.event("incoming", "31337"));
+    let first = server.wait_for(1, WAIT);
+    let holder: String = desk
+        .conn()
+        .query_row(
+            "SELECT holder FROM worker_leases WHERE lane = 'webhook'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    kill(holder.split('@').next().unwrap().parse().unwrap());
+    assert_eq!(desk.outbox()[0]["status"], "pending");
+    // Once the dead worker's lease lapses, the next worker delivers it again.
+    wait_until(WAIT, "the lease to lapse", || {
+        let report = desk.run(&["deliver"]);
+        !report.contains("Another worker")
+    });
+    let got = server.wait_for(2, WAIT);
+    assert_eq!(got[1].header("webhook-id"), first[0].header("webhook-id"));
+    assert_eq!(got[1].body, first[0].body);
+    wait_until(WAIT, "delivery", || {
+        desk.outbox()[0]["status"] == "delivered"
+    });
+}
+
+#[test]
+fn two_workers_racing_deliver_each_message_once() {
+    let server = Server::ok();
+    let desk = desk_with_webhook(&server.url("/"), "");
+    assert_stored(&desk.event("incoming", "0"));
+    server.wait_for(1, WAIT);
+    wait_until(WAIT, "the first worker to finish", || {
+        desk.conn()
+            .query_row("SELECT count(*) FROM worker_leases", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            == 0
+    });
+    desk.hold_leases();
+    for i in 1..=20 {
+        assert_stored(&desk.event("incoming", &i.to_string()));
+    }
+    assert_eq!(server.received().len(), 1, "held leases keep workers away");
+    desk.release_leases();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            desk.command()
+                .arg("deliver")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in workers {
+        assert_success(&worker.wait_with_output().unwrap(), "deliver");
+    }
+    let got = server.wait_for(21, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        (server.received().len(), ids.len()),
+        (21, 21),
+        "each message exactly once"
+    );
+}
+
+#[test]
+fn the_hook_does_not_wait_for_a_hanging_endpoint() {
+    let server = Server::start(|_, _| Reply::status(200).after(Duration::from_secs(20)));
+    let desk = desk_with_webhook(&server.url("/"), "timeout = \"30s\"");
+    let started = Instant::now();
+    for event in ["incoming", "ring", "answer", "start", "end"] {
+        assert_stored(&desk.event(event, "+4930111"));
+    }
+    server.wait_for(1, WAIT);
+    assert_eq!(server.answered(), 0, "the endpoint is still hanging");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "hooks took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(desk.calls()[0]["status"], "answered");
+}
+
+#[test]
+fn webhook_test_sends_a_signed_sample() {
+    let server = Server::ok();
+    let desk = desk_with_webhook(&server.url("/t"), "");
+    let report = desk.run(&["webhook", "test"]);
+    assert!(
+        report.contains("crm") && report.contains("delivered (HTTP 204"),
+        "{report}"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].signature_is_valid(SECRET));
+    assert_eq!(got[0].json()["type"], "call.test");
+    let out = desk
+        .command()
+        .args(["webhook", "test", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no webhook `nope`"));
+}
+
+#[test]
+fn webhook_config_errors_name_the_key() {
+    let desk = Desk::new().with_config(
+        "[[webhook]]\nurl = \"https://a.example.com/\"\n\n[[webhook]]\nurl = \"https://b.example.com/\"\nsecret = \"whsec_%%%\"\n",
+    );
+    let out = desk.command().arg("outbox").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 6") && err.contains("webhook[1].secret"),
+        "{err}"
+    );
+}
