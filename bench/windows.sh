@@ -23,7 +23,7 @@ launch() {  # launch NAME VALUE CALLER
   wine "$release/examples/microsip.exe" --value "$2" --caller-file "$(win "$work/caller")" \
     --repeat "$RUNS" > "$work/$1.jsonl"
 }
-launch start "\"$hook\" --version" ""
+launch start "\"$(win "$release/examples/recorder.exe")\" NUL" ""
 launch incoming "\"$hook\" event incoming --" "+1555{n}"
 launch ring "\"$hook\" event ring --" "+1555{n}"
 launch end "\"$hook\" event end --" "+1555{n}"
@@ -38,7 +38,7 @@ def stats(name):
     return statistics.median(ms), ms[int(len(ms) * 0.9)]
 print(f"| MicroSIP frozen per hook, under wine ({runs} runs each) | median | p90 |")
 print("|---|---|---|")
-for name, what in [("start", "`callhookw.exe --version` (starting a process)"),
+for name, what in [("start", "starting a program (the recorder example)"),
                    ("incoming", "`event incoming` (opens a call)"),
                    ("ring", "`event ring` (joins it)"),
                    ("end", "`event end` (closes it)")]:

@@ -77,14 +77,17 @@ fn main() -> Result<()> {
     let plan = NumberPlan::default();
     let mut rng = Rng(0x5eed_ca11_4008_2026);
     let now = chrono::Utc::now().timestamp_millis();
-    let span = options.days as i64 * 86_400_000;
-    let step = span / options.calls as i64;
+    let days = options.days as i64;
+    // Today's calls so far, too: the log ends now.
+    let first_day = (now / 86_400_000 - days + 1) * 86_400_000;
+    let per_day = (options.calls as i64 / days).max(1);
     let started = Instant::now();
     let mut events_written = 0u64;
     let mut tx = conn.unchecked_transaction()?;
     for i in 0..options.calls {
-        // Calls spread evenly over the span, ending a day ago, at office hours-ish times.
-        let at = now - 86_400_000 - span + i as i64 * step + rng.below(step.max(1) as u64) as i64;
+        // The calls of a day, at office hours mostly; none in the future.
+        let day = first_day + (i as i64 / per_day).min(days - 1) * 86_400_000;
+        let at = (day + office_time(&mut rng)).min(now - 3_600_000);
         let number = match rng.below(10) {
             0 => format!("{}", 100 + rng.below(200)),
             _ => format!("+4930{:07}", rng.skewed(200_000)),
@@ -121,6 +124,7 @@ fn main() -> Result<()> {
                 fold::insert_event(&tx, e, &call.id)?;
             }
             fold::insert_call(&tx, &call)?;
+            fold::note_number(&tx, &call)?;
         }
         if (i + 1) % 50_000 == 0 {
             tx.commit()?;
@@ -129,13 +133,29 @@ fn main() -> Result<()> {
         }
     }
     tx.commit()?;
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     println!(
         "{} calls, {events_written} events in {:.1?}",
         options.calls,
         started.elapsed()
     );
     Ok(())
+}
+
+/// A time of day (ms), weighted towards office hours.
+fn office_time(rng: &mut Rng) -> i64 {
+    const WEIGHTS: [u64; 24] = [
+        0, 0, 0, 0, 0, 0, 1, 3, 8, 10, 10, 9, 7, 9, 10, 9, 8, 6, 3, 1, 1, 1, 0, 0,
+    ];
+    let mut pick = rng.below(WEIGHTS.iter().sum());
+    let hour = WEIGHTS.iter().position(|&w| {
+        if pick < w {
+            return true;
+        }
+        pick -= w;
+        false
+    });
+    hour.unwrap_or(12) as i64 * 3_600_000 + rng.below(3_600_000) as i64
 }
 
 /// The events of one call, by the patterns MicroSIP produces.

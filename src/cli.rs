@@ -32,8 +32,18 @@ struct Cli {
 enum Command {
     /// Record a call event; MicroSIP runs this. Everything after EVENT is the caller's text.
     Event(cmd::event::Args),
-    /// List the latest calls
+    /// List calls, newest first: filter them, export them (table, csv, json, ndjson)
     Calls(cmd::calls::Args),
+    /// One call with all its events and deliveries
+    Show(cmd::show::Args),
+    /// Missed calls; --unreturned: the callers still waiting for a call back
+    Missed(cmd::missed::Args),
+    /// Counts, answer rate, talk and ring times, busiest hours; by day, week, month, …
+    Stats(cmd::stats::Args),
+    /// Delete old calls (retention)
+    Prune(cmd::prune::Args),
+    /// Replace the numbers and names of old calls with a keyed hash (privacy)
+    Redact(cmd::redact::Args),
     /// Store the events of the fallback log that did not reach the database
     Replay(cmd::replay::Args),
     /// Deliver queued webhooks and popups now (the hook starts this in the background)
@@ -56,6 +66,11 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         .and_then(|locations| match cli.command {
             Command::Event(args) => Ok(cmd::event::run(&locations, args)),
             Command::Calls(args) => cmd::calls::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Show(args) => cmd::show::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Missed(args) => cmd::missed::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Stats(args) => cmd::stats::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Prune(args) => cmd::prune::run(&locations, args).map(|()| ExitCode::SUCCESS),
+            Command::Redact(args) => cmd::redact::run(&locations, args).map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => cmd::replay::run(&locations, args).map(|()| ExitCode::SUCCESS),
             Command::Deliver(args) => {
                 cmd::deliver::run(&locations, args).map(|()| ExitCode::SUCCESS)

@@ -22,6 +22,14 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     pub popup: Option<PopupConfig>,
     pub outbox: OutboxConfig,
+    pub privacy: PrivacyConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// The key of the hashes `callhook redact` puts in place of numbers and names.
+    pub redact_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -147,6 +155,17 @@ impl Config {
                     "give the program to run, or leave it out".into(),
                 ));
             }
+        }
+        if self
+            .privacy
+            .redact_key
+            .as_ref()
+            .is_some_and(|k| k.len() < 16)
+        {
+            return Err((
+                "privacy.redact_key".into(),
+                "use at least 16 characters".into(),
+            ));
         }
         if self.outbox.retries.is_empty() {
             return Err(("outbox.retries".into(), "give at least one delay".into()));

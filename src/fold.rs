@@ -442,6 +442,9 @@ impl<'t> Fold<'t> {
     /// Writes the changed calls back.
     fn store(&self) -> Result<()> {
         for (call_id, slot) in self.slots.iter().filter(|(_, s)| s.changed) {
+            if let Some(call) = &slot.call {
+                note_number(self.tx, call)?;
+            }
             match (&slot.call, slot.stored) {
                 (Some(call), true) => update_call(self.tx, call)?,
                 (Some(call), false) => insert_call(self.tx, call)?,
@@ -498,6 +501,13 @@ pub fn load_call(conn: &rusqlite::Connection, call_id: &str) -> Result<Option<Ca
         .prepare_cached(&sql)?
         .query_row([call_id], Call::from_row)
         .optional()?)
+}
+
+/// Adds the call's number and caller text to the distinct numbers (for searches).
+pub fn note_number(conn: &rusqlite::Connection, call: &Call) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO numbers (number, raw) VALUES (?1, ?2)")?
+        .execute([&call.number, &call.raw])?;
+    Ok(())
 }
 
 /// Inserts a new call's row.

@@ -17,7 +17,9 @@ pub mod outbox;
 mod output;
 pub mod paths;
 pub mod popup;
+pub mod query;
 pub mod webhook;
+pub mod when;
 #[cfg(windows)]
 mod windows;
 mod worker;

@@ -1,7 +1,11 @@
-//! Writing caller-controlled text to a terminal, and other display helpers.
+//! Output: caller-controlled text made safe for each sink (terminal, CSV), the formats, and
+//! display helpers.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
 
 use chrono::{DateTime, Local};
 use comfy_table::{LineStyle, Table, TableStyle};
@@ -50,6 +54,115 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The output formats of the query commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people (colour on a terminal)
+    Table,
+    /// CSV for spreadsheets: UTF-8 with a BOM, one header row
+    Csv,
+    /// A JSON array
+    Json,
+    /// One JSON object per line
+    Ndjson,
+}
+
+/// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading apostrophe (`'+15551234567`), which
+/// spreadsheets show as text and people read past.
+pub fn csv_safe(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// A CSV writer for spreadsheets: a UTF-8 byte order mark first (Excel needs it to read
+/// UTF-8), CRLF line ends.
+pub fn csv_writer<W: Write>(mut out: W) -> io::Result<csv::Writer<W>> {
+    out.write_all("\u{feff}".as_bytes())?;
+    Ok(csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out))
+}
+
+/// A JSON array written one element at a time, so that exports need not fit in memory.
+pub struct JsonArray<W: Write> {
+    out: W,
+    empty: bool,
+}
+
+impl<W: Write> JsonArray<W> {
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(b"[")?;
+        Ok(JsonArray { out, empty: true })
+    }
+
+    pub fn push(&mut self, value: &impl Serialize) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.out
+            .write_all(if self.empty { b"\n  " } else { b",\n  " })?;
+        self.out.write_all(text.replace('\n', "\n  ").as_bytes())?;
+        self.empty = false;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        self.out
+            .write_all(if self.empty { b"]\n" } else { b"\n]\n" })
+    }
+}
+
+/// Writes one compact JSON object and a newline.
+pub fn ndjson(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// Colour only on a terminal, and not when NO_COLOR is set.
+pub fn colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && io::stdout().is_terminal()
+        && terminal_takes_colour()
+}
+
+#[cfg(windows)]
+fn terminal_takes_colour() -> bool {
+    crate::windows::enable_ansi()
+}
+
+#[cfg(not(windows))]
+fn terminal_takes_colour() -> bool {
+    true
+}
+
+/// A status cell, coloured when `colour`.
+pub fn status_cell(status: crate::call::Status, colour: bool) -> comfy_table::Cell {
+    use crate::call::Status;
+    use comfy_table::Color;
+    let cell = comfy_table::Cell::new(status);
+    if !colour {
+        return cell;
+    }
+    cell.fg(match status {
+        Status::Answered => Color::Green,
+        Status::Missed => Color::Red,
+        Status::Busy => Color::Yellow,
+        Status::NoAnswer => Color::Magenta,
+        Status::InProgress => Color::Cyan,
+    })
+}
+
+/// A table that is styled only when `colour` (comfy-table would ask the terminal itself).
+pub fn styled(mut table: Table, colour: bool) -> Table {
+    if colour {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
 /// A local date and time for tables.
 pub fn local_time(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
@@ -84,6 +197,32 @@ mod tests {
         assert_eq!(terminal_safe("a\\b\x07"), "a\\\\b\\u{7}");
         assert_eq!(terminal_safe("\u{9b}"), "\\u{9b}");
         assert_eq!(terminal_safe("שלום 😀"), "שלום 😀");
+    }
+
+    #[test]
+    fn csv_cells_cannot_be_formulas() {
+        assert_eq!(csv_safe("+15551234567"), "'+15551234567");
+        assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_safe("-1+1"), "'-1+1");
+        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_safe("\tx"), "'\tx");
+        assert_eq!(csv_safe("100"), "100");
+        assert_eq!(csv_safe(""), "");
+    }
+
+    #[test]
+    fn json_arrays_stream() {
+        let mut out = Vec::new();
+        let mut array = JsonArray::new(&mut out).unwrap();
+        array.push(&serde_json::json!({"a": 1})).unwrap();
+        array.push(&serde_json::json!({"b": [1, 2]})).unwrap();
+        array.finish().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, serde_json::json!([{"a": 1}, {"b": [1, 2]}]));
+        let mut empty = Vec::new();
+        JsonArray::new(&mut empty).unwrap().finish().unwrap();
+        assert_eq!(empty, b"[]\n");
     }
 
     #[test]

@@ -166,6 +166,22 @@ pub fn shell_open(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Turns on escape sequences (colour) in the console, where Windows supports them.
+pub fn enable_ansi() -> bool {
+    use windows_sys::Win32::System::Console::{
+        ENABLE_VIRTUAL_TERMINAL_PROCESSING, GetConsoleMode, GetStdHandle, STD_OUTPUT_HANDLE,
+        SetConsoleMode,
+    };
+    // SAFETY: the standard output handle and a local mode variable.
+    unsafe {
+        let out = GetStdHandle(STD_OUTPUT_HANDLE);
+        let mut mode = 0;
+        GetConsoleMode(out, &mut mode) != 0
+            && (mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0
+                || SetConsoleMode(out, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! `callhook calls`: the latest calls, newest first.
+//! `callhook calls`: the call log, newest first, filtered, as a table or exported.
 
 use std::io::Write;
 
@@ -6,57 +6,109 @@ use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table};
 
 use crate::call::{Call, now_ms};
+use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, duration, local_time, terminal_safe};
+use crate::output::{self, Format, JsonArray, csv_safe, duration, local_time, terminal_safe};
 use crate::paths::Locations;
+use crate::query;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    filter: FilterArgs,
     /// How many calls to show
     #[arg(long, default_value_t = 50)]
     limit: u32,
-    /// Output format
+    /// Every matching call (no limit)
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
+/// The CSV columns: the JSON fields, in order.
+pub const CSV_HEADER: [&str; 12] = [
+    "id",
+    "direction",
+    "status",
+    "number",
+    "raw",
+    "name",
+    "started_at",
+    "ringing_at",
+    "answered_at",
+    "ended_at",
+    "ring_seconds",
+    "talk_seconds",
+];
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let calls = match db::open_existing(&locations.db)? {
-        Some(conn) => {
-            let sql = format!(
-                "SELECT {} FROM calls ORDER BY started_at DESC, id DESC LIMIT ?1",
-                Call::COLUMNS
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            stmt.query_map([args.limit], Call::from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        }
-        None => Vec::new(),
-    };
+    let filter = args.filter.to_filter()?;
+    let limit = (!args.all).then_some(args.limit);
     let now = now_ms();
-    let mut out = std::io::stdout().lock();
+    let plan = &locations.config.numbers;
+    let conn = db::open_existing(&locations.db)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Exports stream row by row; only the table needs all rows at once (for column widths).
+    let each = |f: &mut dyn FnMut(&Call) -> Result<()>| -> Result<()> {
+        if let Some(conn) = &conn {
+            query::each(conn, &filter, plan, now, limit, |call| f(&call))?;
+        }
+        Ok(())
+    };
     match args.format {
         Format::Json => {
-            let json: Vec<_> = calls.iter().map(|c| c.to_json(now)).collect();
-            serde_json::to_writer_pretty(&mut out, &json)?;
-            writeln!(out)?;
+            let mut array = JsonArray::new(&mut out)?;
+            each(&mut |call| Ok(array.push(&call.to_json(now))?))?;
+            array.finish()?;
         }
-        Format::Table if calls.is_empty() => {
-            writeln!(out, "No calls in {}", locations.db.display())?;
+        Format::Ndjson => each(&mut |call| Ok(output::ndjson(&mut out, &call.to_json(now))?))?,
+        Format::Csv => {
+            let mut csv = output::csv_writer(&mut out)?;
+            csv.write_record(CSV_HEADER)?;
+            each(&mut |call| Ok(csv.write_record(csv_record(call, now))?))?;
+            csv.flush()?;
         }
-        Format::Table => writeln!(out, "{}", table(&calls, now))?,
+        Format::Table => {
+            let mut calls = Vec::new();
+            each(&mut |call| {
+                calls.push(call.clone());
+                Ok(())
+            })?;
+            if calls.is_empty() {
+                writeln!(out, "No calls.")?;
+            } else {
+                writeln!(out, "{}", table(&calls, now, output::colour()))?;
+            }
+        }
     }
+    out.flush()?;
     Ok(())
 }
 
-fn table(calls: &[Call], now: i64) -> Table {
+/// One call as a CSV row (the JSON fields; text cells safe for spreadsheets).
+pub fn csv_record(call: &Call, now: i64) -> Vec<String> {
+    let json = call.to_json(now);
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let secs = |v: Option<f64>| v.map(|s| s.to_string()).unwrap_or_default();
+    vec![
+        json.id.to_string(),
+        json.direction.as_str().to_string(),
+        json.status.as_str().to_string(),
+        csv_safe(json.number).into_owned(),
+        csv_safe(json.raw).into_owned(),
+        csv_safe(json.name.unwrap_or("")).into_owned(),
+        json.started_at,
+        opt(json.ringing_at),
+        opt(json.answered_at),
+        opt(json.ended_at),
+        secs(json.ring_seconds),
+        secs(json.talk_seconds),
+    ]
+}
+
+pub fn table(calls: &[Call], now: i64, colour: bool) -> Table {
     let mut table = output::table([
         "Started", "Dir", "Status", "Number", "Name", "Ring", "Talk", "Call ID",
     ]);
@@ -65,7 +117,7 @@ fn table(calls: &[Call], now: i64) -> Table {
         table.add_row([
             Cell::new(local_time(call.started_at)),
             Cell::new(call.direction),
-            Cell::new(call.status_at(now)),
+            output::status_cell(call.status_at(now), colour),
             Cell::new(terminal_safe(&call.number)),
             Cell::new(terminal_safe(call.name.as_deref().unwrap_or(""))),
             right(call.ring_ms.map(duration).unwrap_or_default()),
@@ -73,5 +125,5 @@ fn table(calls: &[Call], now: i64) -> Table {
             Cell::new(&call.id),
         ]);
     }
-    table
+    output::styled(table, colour)
 }

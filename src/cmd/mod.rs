@@ -3,6 +3,12 @@
 pub mod calls;
 pub mod deliver;
 pub mod event;
+pub mod filter;
+pub mod missed;
 pub mod outbox;
+pub mod prune;
+pub mod redact;
 pub mod replay;
+pub mod show;
+pub mod stats;
 pub mod webhook;

@@ -9,6 +9,7 @@ mod hook;
 #[cfg(windows)]
 mod microsip;
 mod popups;
+mod queries;
 mod server;
 mod storage;
 mod support;

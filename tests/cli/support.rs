@@ -85,6 +85,8 @@ impl Desk {
             .env("TMPDIR", &tmp)
             .env("TEMP", &tmp)
             .env("TMP", &tmp)
+            .env("USER", "reception")
+            .env("USERNAME", "reception")
             .stdin(Stdio::null());
         cmd
     }

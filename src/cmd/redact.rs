@@ -1,0 +1,166 @@
+//! `callhook redact --before <WHEN>`: replaces the numbers, caller texts and names of old calls
+//! with a keyed hash, so that the log keeps its figures (and repeat callers stay recognisable)
+//! without the personal data.
+
+use anyhow::{Result, bail};
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, TransactionBehavior, named_params};
+use sha2::Sha256;
+
+use crate::call::{now_ms, rfc3339};
+use crate::cmd::prune::OLD_CALLS;
+use crate::db;
+use crate::paths::Locations;
+use crate::when::{self, Bound};
+
+/// What a redacted value starts with.
+pub const PREFIX: &str = "redacted:";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Redact the calls that started before this (a day means its start): 2026-01-01, 90d
+    #[arg(long, value_name = "WHEN")]
+    before: String,
+    /// Report what would be redacted, and change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(locations: &Locations, args: Args) -> Result<()> {
+    locations.require_config()?;
+    let Some(key) = locations.config.privacy.redact_key.clone() else {
+        bail!(
+            "set [privacy] redact_key in {} first, and keep it secret: the same key gives the \
+             same hash for the same number. A fresh one: redact_key = \"{}\"",
+            locations.config_path.display(),
+            fresh_key()
+        );
+    };
+    let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
+    let Some(mut conn) = db::open_existing(&locations.db)? else {
+        bail!("no database at {}", locations.db.display());
+    };
+    let counts = redact(&mut conn, key.as_bytes(), before, now_ms(), args.dry_run)?;
+    let verb = if args.dry_run {
+        "Would redact"
+    } else {
+        "Redacted"
+    };
+    println!(
+        "{verb} {} calls, {} events and {} deliveries from before {}.",
+        counts.calls,
+        counts.events,
+        counts.deliveries,
+        rfc3339(before)
+    );
+    Ok(())
+}
+
+/// `redacted:` and 20 hex digits of HMAC-SHA256(key, text); empty and redacted text unchanged.
+pub fn hash(key: &[u8], text: &str) -> String {
+    if text.is_empty() || text.starts_with(PREFIX) {
+        return text.to_string();
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(text.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("{PREFIX}{hex}")
+}
+
+fn fresh_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[derive(Debug, Default)]
+pub struct Redacted {
+    pub calls: usize,
+    pub events: usize,
+    pub deliveries: usize,
+}
+
+/// Redacts, in one transaction, the old calls, their events (and events that joined no call),
+/// and the bodies and popup URLs of their deliveries; pending ones are not sent any more.
+pub fn redact(
+    conn: &mut Connection,
+    key: &[u8],
+    before: i64,
+    now: i64,
+    dry_run: bool,
+) -> Result<Redacted> {
+    let key = key.to_vec();
+    conn.create_scalar_function(
+        "redact",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| hash(&key, &t)))
+        },
+    )?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        &format!("CREATE TEMP TABLE old_calls AS {OLD_CALLS}"),
+        named_params! {":before": before, ":now": now},
+    )?;
+    let calls = tx.execute(
+        "UPDATE calls SET number = redact(number), raw = redact(raw), name = redact(name) \
+         WHERE id IN (SELECT id FROM old_calls) AND (number IS NOT redact(number) \
+         OR raw IS NOT redact(raw) OR name IS NOT redact(name))",
+        [],
+    )?;
+    let events = tx.execute(
+        "UPDATE events SET caller = redact(caller), caller_bytes = NULL, number = redact(number) \
+         WHERE (call_id IN (SELECT id FROM old_calls) OR (call_id IS NULL AND at < ?1)) \
+         AND (caller IS NOT redact(caller) OR caller_bytes IS NOT NULL \
+         OR number IS NOT redact(number))",
+        [before],
+    )?;
+    let deliveries = tx.execute(
+        "UPDATE outbox SET body = NULL, \
+         url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
+         last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
+                      ELSE last_error END, \
+         status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
+         WHERE call_id IN (SELECT id FROM old_calls) \
+         AND (body IS NOT NULL OR (kind = 'popup' AND url <> 'redacted'))",
+        [],
+    )?;
+    tx.execute(
+        "DELETE FROM numbers WHERE NOT EXISTS (SELECT 1 FROM calls \
+         WHERE calls.number = numbers.number AND calls.raw = numbers.raw)",
+        [],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO numbers (number, raw) \
+         SELECT DISTINCT number, raw FROM calls WHERE id IN (SELECT id FROM old_calls)",
+        [],
+    )?;
+    tx.execute("DROP TABLE old_calls", [])?;
+    if dry_run {
+        tx.rollback()?;
+    } else {
+        tx.commit()?;
+    }
+    Ok(Redacted {
+        calls,
+        events,
+        deliveries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_keyed_stable_and_idempotent() {
+        let a = hash(b"key one", "+4930123456");
+        assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 20, "{a}");
+        assert_eq!(a, hash(b"key one", "+4930123456"));
+        assert_ne!(a, hash(b"key two", "+4930123456"));
+        assert_eq!(hash(b"key one", &a), a);
+        assert_eq!(hash(b"key one", ""), "");
+    }
+}

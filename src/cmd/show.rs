@@ -1,0 +1,199 @@
+//! `callhook show <CALL_ID>`: one call, with all its events and deliveries.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use comfy_table::Cell;
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::call::{Call, now_ms, rfc3339};
+use crate::db;
+use crate::outbox::Delivery;
+use crate::output::{self, duration, local_time, terminal_safe};
+use crate::paths::Locations;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The call's id, or enough of its start to be unique
+    call_id: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+/// One event as `show` lists it.
+#[derive(Serialize)]
+pub struct EventJson {
+    pub id: String,
+    #[serde(skip)]
+    pub at_ms: i64,
+    pub at: String,
+    pub event: String,
+    pub caller: String,
+    pub caller_truncated: bool,
+    pub caller_lossy: bool,
+    pub number: String,
+    pub host: String,
+    pub user: String,
+    pub config_error: Option<String>,
+}
+
+pub fn run(locations: &Locations, args: Args) -> Result<()> {
+    locations.require_config()?;
+    let Some(conn) = db::open_existing(&locations.db)? else {
+        bail!(
+            "no call {}: there is no database at {}",
+            args.call_id,
+            locations.db.display()
+        );
+    };
+    let call = find(&conn, &args.call_id)?;
+    let events = events(&conn, &call.id)?;
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE call_id = ?1 ORDER BY id",
+        Delivery::COLUMNS
+    );
+    let deliveries: Vec<Delivery> = conn
+        .prepare(&sql)?
+        .query_map([&call.id], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let now = now_ms();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "call": call.to_json(now),
+                "events": events,
+                "deliveries": deliveries,
+            });
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let colour = output::colour();
+            let mut summary = output::table(["Call", &call.id]);
+            let mut row = |key: &str, value: Cell| {
+                summary.add_row([Cell::new(key), value]);
+            };
+            row("Direction", Cell::new(call.direction));
+            row("Status", output::status_cell(call.status_at(now), colour));
+            row("Number", Cell::new(terminal_safe(&call.number)));
+            row("Caller text", Cell::new(terminal_safe(&call.raw)));
+            row(
+                "Name",
+                Cell::new(terminal_safe(call.name.as_deref().unwrap_or(""))),
+            );
+            let time = |t: Option<i64>| Cell::new(t.map(local_time).unwrap_or_default());
+            row("Started", time(Some(call.started_at)));
+            row("Ringing", time(call.ringing_at));
+            row("Answered", time(call.answered_at));
+            row("Ended", time(call.ended_at));
+            row(
+                "Ring",
+                Cell::new(call.ring_ms.map(duration).unwrap_or_default()),
+            );
+            row(
+                "Talk",
+                Cell::new(call.talk_ms.map(duration).unwrap_or_default()),
+            );
+            writeln!(out, "{}\n", output::styled(summary, colour))?;
+
+            let mut table = output::table(["Time", "Event", "Caller text", "Host", "User"]);
+            for e in &events {
+                let mut caller = terminal_safe(&e.caller).into_owned();
+                if e.caller_truncated {
+                    caller.push_str(" …(cut at 1 KiB)");
+                }
+                table.add_row([
+                    Cell::new(local_time(e.at_ms)),
+                    Cell::new(&e.event),
+                    Cell::new(caller),
+                    Cell::new(terminal_safe(&e.host)),
+                    Cell::new(terminal_safe(&e.user)),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            if !deliveries.is_empty() {
+                let mut table = output::table([
+                    "Delivery",
+                    "Kind",
+                    "Target",
+                    "Status",
+                    "Tries",
+                    "Last error",
+                ]);
+                for d in &deliveries {
+                    table.add_row([
+                        Cell::new(d.id),
+                        Cell::new(&d.kind),
+                        Cell::new(terminal_safe(&d.target)),
+                        Cell::new(&d.status),
+                        Cell::new(d.attempts),
+                        Cell::new(terminal_safe(d.last_error.as_deref().unwrap_or(""))),
+                    ]);
+                }
+                writeln!(out, "\n{table}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The call with this id, or the only one whose id starts with it.
+fn find(conn: &Connection, id: &str) -> Result<Call> {
+    let id = id.trim().to_ascii_lowercase();
+    let sql = format!(
+        "SELECT {} FROM calls WHERE id >= ?1 AND id < ?1 || '~' ORDER BY id LIMIT 2",
+        Call::COLUMNS
+    );
+    let found: Vec<Call> = conn
+        .prepare(&sql)?
+        .query_map([&id], Call::from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    match found.as_slice() {
+        [call] => Ok(call.clone()),
+        [] => bail!("no call {id}"),
+        _ => {
+            let exact = conn
+                .query_row(
+                    &format!("SELECT {} FROM calls WHERE id = ?1", Call::COLUMNS),
+                    [&id],
+                    Call::from_row,
+                )
+                .optional()?;
+            exact.ok_or_else(|| {
+                anyhow::anyhow!("{id} is the start of several call ids: give more of it")
+            })
+        }
+    }
+}
+
+pub fn events(conn: &Connection, call_id: &str) -> Result<Vec<EventJson>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, event, caller, caller_truncated, caller_bytes IS NOT NULL, number, host, \
+         os_user, config_error FROM events WHERE call_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([call_id], |r| {
+        let at_ms: i64 = r.get(1)?;
+        Ok(EventJson {
+            id: r.get(0)?,
+            at_ms,
+            at: rfc3339(at_ms),
+            event: r.get(2)?,
+            caller: r.get(3)?,
+            caller_truncated: r.get(4)?,
+            caller_lossy: r.get(5)?,
+            number: r.get(6)?,
+            host: r.get(7)?,
+            user: r.get(8)?,
+            config_error: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,333 @@
+//! `callhook stats`: counts per status, answer rate, talk and ring times, busiest hours;
+//! overall or per day, week, month, hour, weekday or number.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Datelike, Local, Timelike};
+use comfy_table::{Cell, CellAlignment};
+use serde::Serialize;
+
+use crate::call::{Direction, Status, now_ms, rfc3339};
+use crate::cmd::filter::FilterArgs;
+use crate::db;
+use crate::output::{self, Format, csv_safe, duration, terminal_safe};
+use crate::paths::Locations;
+use crate::query::{self, STATUS_NOW};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Group the figures (days, weeks, months and hours in the local time zone)
+    #[arg(long, value_enum)]
+    by: Option<By>,
+    /// table, csv or json
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum By {
+    Day,
+    Week,
+    Month,
+    Hour,
+    Weekday,
+    Number,
+}
+
+/// The figures of a set of calls.
+#[derive(Clone, Debug, Default, Serialize)]
+struct Figures {
+    calls: u64,
+    answered: u64,
+    missed: u64,
+    busy: u64,
+    no_answer: u64,
+    in_progress: u64,
+    /// Answered incoming calls among the incoming calls that are over.
+    answer_rate: Option<f64>,
+    talk_seconds_total: f64,
+    talk_seconds_average: Option<f64>,
+    /// From ringing to answer, over the answered incoming calls.
+    ring_seconds_average: Option<f64>,
+    #[serde(skip)]
+    incoming_over: u64,
+    #[serde(skip)]
+    incoming_answered: u64,
+    #[serde(skip)]
+    talked: u64,
+    #[serde(skip)]
+    ring_ms: i64,
+    #[serde(skip)]
+    rang: u64,
+}
+
+impl Figures {
+    fn add(&mut self, row: &Row) {
+        self.calls += 1;
+        match row.status {
+            Status::Answered => self.answered += 1,
+            Status::Missed => self.missed += 1,
+            Status::Busy => self.busy += 1,
+            Status::NoAnswer => self.no_answer += 1,
+            Status::InProgress => self.in_progress += 1,
+        }
+        if row.direction == Direction::In && row.status != Status::InProgress {
+            self.incoming_over += 1;
+            if row.status == Status::Answered {
+                self.incoming_answered += 1;
+                if let Some(ring) = row.ring_ms {
+                    self.ring_ms += ring;
+                    self.rang += 1;
+                }
+            }
+        }
+        if let Some(talk) = row.talk_ms {
+            self.talk_seconds_total += talk as f64 / 1000.0;
+            self.talked += 1;
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
+        self.answer_rate = ratio(self.incoming_answered as f64, self.incoming_over);
+        self.talk_seconds_average = ratio(self.talk_seconds_total, self.talked);
+        self.ring_seconds_average = ratio(self.ring_ms as f64 / 1000.0, self.rang);
+        self.talk_seconds_total = (self.talk_seconds_total * 1000.0).round() / 1000.0;
+        self
+    }
+}
+
+struct Row {
+    started_at: i64,
+    direction: Direction,
+    status: Status,
+    ring_ms: Option<i64>,
+    talk_ms: Option<i64>,
+    number: String,
+}
+
+#[derive(Serialize)]
+struct Group {
+    group: String,
+    #[serde(flatten)]
+    figures: Figures,
+}
+
+#[derive(Serialize)]
+struct BusyHour {
+    hour: u32,
+    calls: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    since: Option<String>,
+    until: Option<String>,
+    by: Option<String>,
+    total: Figures,
+    groups: Vec<Group>,
+    busiest_hours: Vec<BusyHour>,
+}
+
+pub fn run(locations: &Locations, args: Args) -> Result<()> {
+    locations.require_config()?;
+    if args.format == Format::Ndjson {
+        bail!("stats comes as table, csv or json");
+    }
+    let filter = args.filter.to_filter()?;
+    let now = now_ms();
+    let mut total = Figures::default();
+    let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
+    let mut hours = [0u64; 24];
+    if let Some(conn) = db::open_existing(&locations.db)? {
+        let columns = format!("started_at, direction, {STATUS_NOW}, ring_ms, talk_ms, number");
+        let plan = &locations.config.numbers;
+        query::run(
+            &conn,
+            &query::select(&columns, ""),
+            &filter,
+            plan,
+            now,
+            |r| {
+                let direction: String = r.get(1)?;
+                let status: String = r.get(2)?;
+                let row = Row {
+                    started_at: r.get(0)?,
+                    direction: Direction::parse(&direction).unwrap_or(Direction::In),
+                    status: Status::parse(&status).unwrap_or(Status::InProgress),
+                    ring_ms: r.get(3)?,
+                    talk_ms: r.get(4)?,
+                    number: r.get(5)?,
+                };
+                let local = DateTime::from_timestamp_millis(row.started_at)
+                    .unwrap_or_default()
+                    .with_timezone(&Local);
+                hours[local.hour() as usize] += 1;
+                total.add(&row);
+                if let Some(by) = args.by {
+                    groups
+                        .entry(group_key(by, &local, &row))
+                        .or_default()
+                        .add(&row);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let mut groups: Vec<Group> = groups
+        .into_iter()
+        .map(|((_, group), figures)| Group {
+            group,
+            figures: figures.finish(),
+        })
+        .collect();
+    if args.by == Some(By::Number) {
+        groups.sort_by(|a, b| {
+            b.figures
+                .calls
+                .cmp(&a.figures.calls)
+                .then(a.group.cmp(&b.group))
+        });
+    }
+    let mut busiest: Vec<BusyHour> = (0..24u32)
+        .filter(|&h| hours[h as usize] > 0)
+        .map(|hour| BusyHour {
+            hour,
+            calls: hours[hour as usize],
+        })
+        .collect();
+    busiest.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.hour.cmp(&b.hour)));
+    busiest.truncate(3);
+    let report = Report {
+        since: filter.since.map(rfc3339),
+        until: filter.until.map(rfc3339),
+        by: args.by.map(|b| format!("{b:?}").to_lowercase()),
+        total: total.finish(),
+        groups,
+        busiest_hours: busiest,
+    };
+    print(&report, args.format)
+}
+
+/// The group of a call, with a key that sorts the groups in their natural order.
+fn group_key(by: By, local: &DateTime<Local>, row: &Row) -> (i64, String) {
+    match by {
+        By::Day => (
+            local.num_days_from_ce() as i64,
+            local.format("%Y-%m-%d").to_string(),
+        ),
+        By::Week => {
+            let week = local.iso_week();
+            let key = week.year() as i64 * 100 + week.week() as i64;
+            (key, format!("{}-W{:02}", week.year(), week.week()))
+        }
+        By::Month => (
+            local.year() as i64 * 100 + local.month() as i64,
+            local.format("%Y-%m").to_string(),
+        ),
+        By::Hour => (local.hour() as i64, format!("{:02}:00", local.hour())),
+        By::Weekday => (
+            local.weekday().num_days_from_monday() as i64,
+            local.format("%a").to_string(),
+        ),
+        By::Number => (0, row.number.clone()),
+    }
+}
+
+fn print(report: &Report, format: Format) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json | Format::Ndjson => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            let mut csv = output::csv_writer(&mut out)?;
+            csv.write_record([
+                "group",
+                "calls",
+                "answered",
+                "missed",
+                "busy",
+                "no_answer",
+                "in_progress",
+                "answer_rate",
+                "talk_seconds_total",
+                "talk_seconds_average",
+                "ring_seconds_average",
+            ])?;
+            let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
+            for (group, f) in rows.chain([("total", &report.total)]) {
+                let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
+                csv.write_record([
+                    csv_safe(group).into_owned(),
+                    f.calls.to_string(),
+                    f.answered.to_string(),
+                    f.missed.to_string(),
+                    f.busy.to_string(),
+                    f.no_answer.to_string(),
+                    f.in_progress.to_string(),
+                    opt(f.answer_rate),
+                    format!("{:.3}", f.talk_seconds_total),
+                    opt(f.talk_seconds_average),
+                    opt(f.ring_seconds_average),
+                ])?;
+            }
+            csv.flush()?;
+        }
+        Format::Table => {
+            let first = match report.by.as_deref() {
+                Some(by) => by[..1].to_uppercase() + &by[1..],
+                None => String::new(),
+            };
+            let mut table = output::table([
+                first.as_str(),
+                "Calls",
+                "Answered",
+                "Missed",
+                "Busy",
+                "No answer",
+                "Answer rate",
+                "Talk",
+                "Avg talk",
+                "Avg ring",
+            ]);
+            let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
+            for (group, f) in rows.chain([("Total", &report.total)]) {
+                let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+                let secs =
+                    |s: Option<f64>| s.map(|s| duration((s * 1000.0) as i64)).unwrap_or_default();
+                table.add_row([
+                    Cell::new(terminal_safe(group)),
+                    right(f.calls.to_string()),
+                    right(f.answered.to_string()),
+                    right(f.missed.to_string()),
+                    right(f.busy.to_string()),
+                    right(f.no_answer.to_string()),
+                    right(
+                        f.answer_rate
+                            .map(|r| format!("{:.0}%", r * 100.0))
+                            .unwrap_or_default(),
+                    ),
+                    right(duration((f.talk_seconds_total * 1000.0) as i64)),
+                    right(secs(f.talk_seconds_average)),
+                    right(secs(f.ring_seconds_average)),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            if !report.busiest_hours.is_empty() {
+                let hours: Vec<String> = report
+                    .busiest_hours
+                    .iter()
+                    .map(|h| format!("{:02}:00 ({} calls)", h.hour, h.calls))
+                    .collect();
+                writeln!(out, "Busiest hours: {}", hours.join(", "))?;
+            }
+        }
+    }
+    Ok(())
+}

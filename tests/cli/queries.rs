@@ -1,0 +1,562 @@
+//! The query commands: filters, formats (snapshots), date parsing, hostile text in every
+//! format, retention and redaction.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Every RFC 3339 time of a UUIDv7 and local table times vary from run to run: snapshots
+/// show placeholders for them.
+fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[call-id]",
+    );
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[local time]");
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    settings.add_filter(&format!(r"\b{}\b", regex_escape(&host)), "[host]");
+    // Column widths follow the values replaced above: only the layout's shape is compared.
+    settings.add_filter("─+", "───");
+    settings.add_filter(" {2,}", "  ");
+    settings.add_filter(r"(?m) +$", "");
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+/// 2026-11-24, 12:00 UTC: midday, so the local date is the same in every time zone we run in.
+const DAY: i64 = T0 - 22 * 3_600_000;
+
+/// A day of calls at a front desk, 2026-11-23 and 2026-11-24.
+fn front_desk() -> Desk {
+    let desk = Desk::new().with_config("[numbers]\ncountry_code = \"49\"\n");
+    /// (day offset, [(event, seconds)], caller)
+    type Call = (i64, &'static [(&'static str, i64)], &'static str);
+    let calls: &[Call] = &[
+        (
+            -1,
+            &[("incoming", 0), ("ring", 1), ("end", 20)],
+            "030 1111111",
+        ),
+        (
+            -1,
+            &[("outgoing", 3600), ("start", 3605), ("end", 3725)],
+            "+49 30 2222222",
+        ),
+        (
+            0,
+            &[
+                ("incoming", 0),
+                ("ring", 1),
+                ("answer", 6),
+                ("start", 7),
+                ("end", 186),
+            ],
+            "030 2222222",
+        ),
+        (
+            0,
+            &[("incoming", 600), ("ring", 601), ("end", 631)],
+            "030 1111111",
+        ),
+        (0, &[("incoming", 1200), ("busy", 1203)], "0171 5555555"),
+        (0, &[("outgoing", 1800), ("end", 1830)], "0171 5555555"),
+        (
+            0,
+            &[("incoming", 2400), ("ring", 2401), ("end", 2410)],
+            "030 3333333",
+        ),
+        (
+            0,
+            &[("outgoing", 3000), ("start", 3010), ("end", 3070)],
+            "0303333333",
+        ),
+        (
+            0,
+            &[("incoming", 3600), ("ring", 3601), ("end", 3620)],
+            "anonymous",
+        ),
+    ];
+    for &(day, events, caller) in calls {
+        for &(event, secs) in events {
+            assert_stored(&desk.event_at(DAY + day * 86_400_000 + secs * 1000, event, caller));
+        }
+    }
+    desk
+}
+
+fn json(desk: &Desk, args: &[&str]) -> Vec<Value> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    match serde_json::from_str(&desk.run(&all)).unwrap() {
+        Value::Array(rows) => rows,
+        other => vec![other],
+    }
+}
+
+fn numbers(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| str_field(r, "number").to_string())
+        .collect()
+}
+
+#[test]
+fn every_format_of_calls() {
+    let desk = front_desk();
+    settings().bind(|| {
+        insta::assert_snapshot!("calls_table", desk.run(&["calls"]));
+        insta::assert_snapshot!("calls_csv", desk.run(&["calls", "--format", "csv"]));
+        insta::assert_snapshot!(
+            "calls_json",
+            desk.run(&["calls", "--format", "json", "--limit", "2"])
+        );
+        insta::assert_snapshot!(
+            "calls_ndjson",
+            desk.run(&["calls", "--format", "ndjson", "--limit", "3"])
+        );
+    });
+}
+
+#[test]
+fn filters() {
+    let desk = front_desk();
+    let all = json(&desk, &["calls", "--all"]);
+    assert_eq!(all.len(), 9);
+    // Numbers: normalized, raw, and digits anywhere.
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "+49301111111"])).len(),
+        2
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "030 1111111"])).len(),
+        2
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "1111"])),
+        ["+49301111111", "+49301111111"]
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "5555"])).len(),
+        2
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "ANONYM"])),
+        ["anonymous"]
+    );
+    assert!(json(&desk, &["calls", "--number", "999999"]).is_empty());
+    // Status and direction.
+    let missed = json(&desk, &["calls", "--status", "missed"]);
+    assert_eq!(missed.len(), 4);
+    assert!(missed.iter().all(|c| c["status"] == "missed"));
+    assert_eq!(
+        json(&desk, &["calls", "--status", "busy,no-answer"]).len(),
+        2
+    );
+    let out = json(&desk, &["calls", "--direction", "out"]);
+    assert_eq!(out.len(), 3);
+    // Times: days, relative, RFC 3339; --until includes the day it names.
+    assert_eq!(json(&desk, &["calls", "--since", "2026-11-24"]).len(), 7);
+    assert_eq!(json(&desk, &["calls", "--until", "2026-11-23"]).len(), 2);
+    assert_eq!(
+        json(
+            &desk,
+            &["calls", "--since", "2026-11-23", "--until", "2026-11-23"]
+        )
+        .len(),
+        2
+    );
+    assert_eq!(
+        json(
+            &desk,
+            &[
+                "calls",
+                "--since",
+                "2026-11-24T12:31:00Z",
+                "--until",
+                "2026-11-24T12:45:00Z"
+            ]
+        )
+        .len(),
+        1
+    );
+    assert_eq!(json(&desk, &["calls", "--since", "100000d"]).len(), 9);
+    assert!(json(&desk, &["calls", "--since", "today"]).is_empty());
+    // Limits.
+    assert_eq!(json(&desk, &["calls", "--limit", "3"]).len(), 3);
+    let out = desk
+        .command()
+        .args(["calls", "--since", "last tuesday"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since: `last tuesday` is not a time"));
+}
+
+#[test]
+fn show_one_call() {
+    let desk = front_desk();
+    let id = str_field(
+        &json(
+            &desk,
+            &["calls", "--number", "+49302222222", "--direction", "in"],
+        )[0],
+        "id",
+    )
+    .to_string();
+    let shown = &json(&desk, &["show", &id])[0];
+    assert_eq!(shown["call"]["id"], id.as_str());
+    let events: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["incoming", "ring", "answer", "start", "end"]);
+    assert_eq!(shown["events"][0]["caller"], "030 2222222");
+    settings().bind(|| insta::assert_snapshot!("show_table", desk.run(&["show", &id])));
+    // A unique start of the id is enough; an unknown one is an error.
+    assert_eq!(
+        json(&desk, &["show", &id[..30]])[0]["call"]["id"],
+        id.as_str()
+    );
+    let out = desk.command().args(["show", "01a0"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn missed_and_unreturned() {
+    let desk = front_desk();
+    let missed = json(&desk, &["missed"]);
+    assert_eq!(missed.len(), 4);
+    // 1111111 missed twice, never reached; 3333333 missed, then called back and answered;
+    // anonymous cannot be called back.
+    let waiting = json(&desk, &["missed", "--unreturned"]);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["number"], "+49301111111");
+    assert_eq!(waiting[0]["missed"], 2);
+    assert_eq!(
+        json(&desk, &["missed", "--unreturned", "--since", "2026-11-24"])[0]["missed"],
+        1
+    );
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "missed_unreturned_table",
+            desk.run(&["missed", "--unreturned"])
+        );
+        insta::assert_snapshot!(
+            "missed_unreturned_csv",
+            desk.run(&["missed", "--unreturned", "--format", "csv"])
+        );
+    });
+}
+
+#[test]
+fn stats_by_day_and_more() {
+    let desk = front_desk();
+    let report = &json(&desk, &["stats", "--by", "day"])[0];
+    let total = &report["total"];
+    assert_eq!(
+        (
+            total["calls"].as_u64(),
+            total["answered"].as_u64(),
+            total["missed"].as_u64()
+        ),
+        (Some(9), Some(3), Some(4))
+    );
+    assert_eq!(total["busy"], 1);
+    assert_eq!(total["no_answer"], 1);
+    // Incoming and over: 6, of which 1 answered.
+    assert!((total["answer_rate"].as_f64().unwrap() - 1.0 / 6.0).abs() < 1e-9);
+    assert_eq!(total["talk_seconds_total"], 180.0 + 120.0 + 60.0);
+    assert_eq!(total["ring_seconds_average"], 5.0);
+    let days: Vec<&str> = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, ["2026-11-23", "2026-11-24"]);
+    assert_eq!(report["groups"][1]["calls"], 7);
+    let by_number = &json(&desk, &["stats", "--by", "number"])[0];
+    assert_eq!(by_number["groups"][0]["calls"], 2);
+    for by in ["week", "month", "hour", "weekday"] {
+        let groups = &json(&desk, &["stats", "--by", by])[0]["groups"];
+        let sum: u64 = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["calls"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, 9, "--by {by}");
+    }
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "stats_day_csv",
+            desk.run(&["stats", "--by", "day", "--format", "csv"])
+        );
+        insta::assert_json_snapshot!("stats_day_json", json(&desk, &["stats", "--by", "day"])[0]);
+    });
+    let table = desk.run(&["stats", "--by", "weekday"]);
+    assert!(
+        table.contains("Total") && table.contains("Busiest hours"),
+        "{table}"
+    );
+}
+
+#[test]
+fn hostile_text_is_safe_in_every_format() {
+    let desk = Desk::new();
+    let callers = [
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "+1-555\x1b[2J",
+        "@SUM(1)",
+        "-2+3",
+        "a,\"b\"\nc",
+        "\u{202e}moc.evil",
+    ];
+    for caller in callers {
+        assert_stored(&desk.event("incoming", caller));
+    }
+    let table = desk.run(&["calls"]);
+    assert!(
+        !table.contains('\x1b') && !table.contains('\u{202e}'),
+        "{table}"
+    );
+    let csv = desk.run(&["calls", "--format", "csv"]);
+    assert!(csv.starts_with('\u{feff}'), "UTF-8 BOM for spreadsheets");
+    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let raws: BTreeSet<String> = reader
+        .records()
+        .map(|r| r.unwrap()[4].to_string())
+        .collect();
+    for caller in callers {
+        let cell = if caller.starts_with(['=', '+', '-', '@']) {
+            format!("'{caller}")
+        } else {
+            caller.to_string()
+        };
+        assert!(raws.contains(&cell), "{cell:?} not in {raws:?}");
+    }
+    let from_json: BTreeSet<String> = json(&desk, &["calls"])
+        .iter()
+        .map(|c| str_field(c, "raw").to_string())
+        .collect();
+    let ndjson: BTreeSet<String> = desk
+        .run(&["calls", "--format", "ndjson"])
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["raw"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = callers.iter().map(|c| c.to_string()).collect();
+    assert_eq!((from_json, ndjson), (want.clone(), want));
+}
+
+fn integrity(desk: &Desk) {
+    let conn = desk.conn();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    for (what, sql) in [
+        (
+            "events of no call",
+            "SELECT count(*) FROM events WHERE call_id NOT IN (SELECT id FROM calls)",
+        ),
+        (
+            "deliveries of no call",
+            "SELECT count(*) FROM outbox WHERE call_id NOT IN (SELECT id FROM calls)",
+        ),
+        (
+            "calls without events",
+            "SELECT count(*) FROM calls WHERE id NOT IN (SELECT call_id FROM events)",
+        ),
+        (
+            "numbers missing",
+            "SELECT count(*) FROM calls WHERE NOT EXISTS (SELECT 1 FROM numbers n WHERE n.number = calls.number AND n.raw = calls.raw)",
+        ),
+        (
+            "numbers left over",
+            "SELECT count(*) FROM numbers WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.number = numbers.number AND c.raw = numbers.raw)",
+        ),
+    ] {
+        let n: i64 = conn.query_row(sql, [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0, "{what}");
+    }
+}
+
+#[test]
+fn prune_leaves_a_consistent_log() {
+    let desk = front_desk();
+    let report = desk.run(&["prune", "--before", "2026-11-24", "--dry-run"]);
+    assert!(
+        report.contains("Would delete 2 calls, 6 events"),
+        "{report}"
+    );
+    assert_eq!(
+        json(&desk, &["calls", "--all"]).len(),
+        9,
+        "a dry run changes nothing"
+    );
+    let report = desk.run(&["prune", "--before", "2026-11-24", "--vacuum"]);
+    assert!(
+        report.contains("Deleted 2 calls, 6 events and 0 deliveries"),
+        "{report}"
+    );
+    assert_eq!(json(&desk, &["calls", "--all"]).len(), 7);
+    assert!(json(&desk, &["calls", "--until", "2026-11-23"]).is_empty());
+    integrity(&desk);
+    // The missed call of the first day is gone from the worklist's count too.
+    assert_eq!(json(&desk, &["missed", "--unreturned"])[0]["missed"], 1);
+}
+
+#[test]
+fn redact_hashes_old_numbers_and_keeps_the_figures() {
+    let desk = front_desk();
+    let out = desk
+        .command()
+        .args(["redact", "--before", "2026-11-24"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redact_key"));
+    let desk = desk.with_config(
+        "[numbers]\ncountry_code = \"49\"\n[privacy]\nredact_key = \"a secret of sixteen+\"\n",
+    );
+    let before = json(&desk, &["stats"])[0]["total"].clone();
+    let report = desk.run(&["redact", "--before", "2026-11-24"]);
+    assert!(report.contains("Redacted 2 calls, 6 events"), "{report}");
+    let again = desk.run(&["redact", "--before", "2026-11-24"]);
+    assert!(
+        again.contains("Redacted 0 calls, 0 events"),
+        "idempotent: {again}"
+    );
+    assert_eq!(
+        json(&desk, &["stats"])[0]["total"],
+        before,
+        "the figures stay"
+    );
+    let old = json(&desk, &["calls", "--until", "2026-11-23"]);
+    for call in &old {
+        for key in ["number", "raw"] {
+            assert!(str_field(call, key).starts_with("redacted:"), "{call}");
+        }
+    }
+    let events = desk.events();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.1.starts_with("redacted:"))
+            .count()
+            == 6
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.1.contains("1111111") && e.2.starts_with("redacted"))
+    );
+    // The newer calls of the same number are untouched, and still found.
+    assert_eq!(json(&desk, &["calls", "--number", "1111111"]).len(), 1);
+    integrity(&desk);
+}
+
+#[cfg(unix)]
+#[test]
+fn days_follow_daylight_saving_time() {
+    // Berlin leaves summer time on 2026-10-25: that day has 25 hours.
+    let desk = Desk::new();
+    for at in [
+        "2026-10-24T22:30:00Z",
+        "2026-10-25T22:30:00Z",
+        "2026-10-25T23:30:00Z",
+    ] {
+        let ms = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        assert_stored(&desk.event_at(ms, "incoming", "1"));
+    }
+    let berlin = |args: &[&str]| {
+        let out = desk
+            .command()
+            .env("TZ", "Europe/Berlin")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_success(&out, "stats");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // 22:30Z on the 24th is 00:30 on the 25th (summer time); 22:30Z on the 25th is 23:30
+    // (winter time), still the 25th; 23:30Z on the 25th is the 26th.
+    let report = berlin(&["stats", "--by", "day", "--format", "json"]);
+    let groups: Vec<(String, u64)> = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap().to_string(),
+                g["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [("2026-10-25".to_string(), 2), ("2026-10-26".to_string(), 1)]
+    );
+    let day = berlin(&[
+        "calls",
+        "--since",
+        "2026-10-25",
+        "--until",
+        "2026-10-25",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(day.as_array().unwrap().len(), 2);
+    // New York springs forward on 2026-03-08: a 23-hour day.
+    let desk = Desk::new();
+    for at in [
+        "2026-03-08T04:59:00Z",
+        "2026-03-08T05:00:00Z",
+        "2026-03-09T03:59:00Z",
+        "2026-03-09T04:00:00Z",
+    ] {
+        let ms = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        assert_stored(&desk.event_at(ms, "incoming", "2"));
+    }
+    let out = desk
+        .command()
+        .env("TZ", "America/New_York")
+        .args([
+            "calls",
+            "--since",
+            "2026-03-08",
+            "--until",
+            "2026-03-08",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let calls: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        calls.as_array().unwrap().len(),
+        2,
+        "00:00 EST to 00:00 EDT the next day"
+    );
+}
