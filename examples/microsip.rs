@@ -16,6 +16,9 @@
 //!
 //! `--legacy`, MicroSIP 3.19.2 and earlier: ShellExecuteW(value, caller, SW_HIDE), no wait.
 //! Prints `{"launched": true}`.
+//!
+//! `--wait-ms N`: runs nothing, only stays alive that long, as a running microsip.exe (copy
+//! it under that name) that `callhook install` must notice.
 
 #[cfg(windows)]
 fn main() {
@@ -55,7 +58,15 @@ mod launcher {
     }
 
     pub fn run() -> Result<(), String> {
-        let mut args = std::env::args_os().skip(1);
+        let mut args = std::env::args_os().skip(1).peekable();
+        if args.peek().is_some_and(|a| a == "--wait-ms") {
+            let ms = args
+                .nth(1)
+                .and_then(|n| n.to_str()?.parse().ok())
+                .ok_or("--wait-ms N")?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return Ok(());
+        }
         let (mut value, mut ini, mut key, mut caller_file) = (None, None, None, None);
         let (mut legacy, mut repeat) = (false, 1u32);
         while let Some(arg) = args.next() {

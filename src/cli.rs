@@ -52,6 +52,14 @@ enum Command {
     Outbox(cmd::outbox::Args),
     /// Webhook tools: `webhook test [NAME]` sends a signed sample event
     Webhook(cmd::webhook::Args),
+    /// Set callhook's hooks in microsip.ini (with MicroSIP closed)
+    Install(cmd::install::Args),
+    /// Take callhook's hooks out of microsip.ini again, restoring what was there
+    Uninstall(cmd::install::UninstallArgs),
+    /// Check the set-up and say how to fix what is wrong
+    Doctor(cmd::doctor::Args),
+    /// Import MicroSIP's own call history, and caller names from the contacts
+    Import(cmd::import::Args),
 }
 
 pub fn run(args: Vec<OsString>) -> ExitCode {
@@ -63,21 +71,25 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         }
     };
     let result = Locations::resolve(cli.config.map(OsString::from), cli.db.map(OsString::from))
-        .and_then(|locations| match cli.command {
-            Command::Event(args) => Ok(cmd::event::run(&locations, args)),
-            Command::Calls(args) => cmd::calls::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Show(args) => cmd::show::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Missed(args) => cmd::missed::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Stats(args) => cmd::stats::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Prune(args) => cmd::prune::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Redact(args) => cmd::redact::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Replay(args) => cmd::replay::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Deliver(args) => {
-                cmd::deliver::run(&locations, args).map(|()| ExitCode::SUCCESS)
-            }
-            Command::Outbox(args) => cmd::outbox::run(&locations, args).map(|()| ExitCode::SUCCESS),
-            Command::Webhook(args) => {
-                cmd::webhook::run(&locations, args).map(|()| ExitCode::SUCCESS)
+        .and_then(|locations| {
+            let l = &locations;
+            let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
+            match cli.command {
+                Command::Event(args) => Ok(cmd::event::run(l, args)),
+                Command::Calls(args) => done(cmd::calls::run(l, args)),
+                Command::Show(args) => done(cmd::show::run(l, args)),
+                Command::Missed(args) => done(cmd::missed::run(l, args)),
+                Command::Stats(args) => done(cmd::stats::run(l, args)),
+                Command::Prune(args) => done(cmd::prune::run(l, args)),
+                Command::Redact(args) => done(cmd::redact::run(l, args)),
+                Command::Replay(args) => done(cmd::replay::run(l, args)),
+                Command::Deliver(args) => done(cmd::deliver::run(l, args)),
+                Command::Outbox(args) => done(cmd::outbox::run(l, args)),
+                Command::Webhook(args) => done(cmd::webhook::run(l, args)),
+                Command::Install(args) => done(cmd::install::install(l, args)),
+                Command::Uninstall(args) => done(cmd::install::uninstall(l, args)),
+                Command::Doctor(args) => cmd::doctor::run(l, args),
+                Command::Import(args) => done(cmd::import::run(l, args)),
             }
         });
     match result {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::caller::NumberPlan;
+use crate::contacts::ContactsConfig;
 use crate::outbox::OutboxConfig;
 use crate::popup::PopupConfig;
 use crate::webhook::WebhookConfig;
@@ -23,6 +24,7 @@ pub struct Config {
     pub popup: Option<PopupConfig>,
     pub outbox: OutboxConfig,
     pub privacy: PrivacyConfig,
+    pub contacts: ContactsConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -279,6 +281,8 @@ mod tests {
         let popup = config.popup.unwrap();
         assert!(popup.opener.is_some());
         assert_eq!(popup.allowed_schemes, ["crm"]);
+        assert!(config.privacy.redact_key.is_some());
+        assert!(config.contacts.xml.is_some() && config.contacts.csv.is_some());
     }
 
     #[test]

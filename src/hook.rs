@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::TransactionBehavior;
 
 use crate::call::rfc3339;
+use crate::contacts;
 use crate::db;
 use crate::fallback;
 use crate::fold::{self, NewEvent};
@@ -105,7 +106,15 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("the database stayed locked")?;
-    let call = fold::record(&tx, event, window_ms)?;
+    let mut call = fold::record(&tx, event, window_ms)?;
+    // A name from the contacts (one stat when there are none).
+    if contacts::refresh(&tx, &config.contacts, &config.numbers)?
+        && let Some(name) = contacts::lookup(&tx, &call.number)?
+    {
+        tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
+            .execute([&name, &call.id])?;
+        call.name = Some(name);
+    }
     // With no side effects configured, the hook does nothing more.
     let worker_needed = config.has_side_effects() && {
         outbox::enqueue(&tx, config, event, &call)?;

@@ -182,6 +182,70 @@ pub fn enable_ansi() -> bool {
     }
 }
 
+/// The running processes whose executable has this file name (any case), with their paths
+/// when they can be read.
+pub fn processes_named(name: &str) -> Vec<Option<std::path::PathBuf>> {
+    use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
+        TH32CS_SNAPPROCESS,
+    };
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+        QueryFullProcessImageNameW,
+    };
+    let mut found = Vec::new();
+    // SAFETY: the snapshot handle is checked and closed; the entry's size is set as the API
+    // requires; the process handle is checked and closed; buffers are passed with their sizes.
+    unsafe {
+        let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        if snapshot == INVALID_HANDLE_VALUE {
+            return found;
+        }
+        let mut entry: PROCESSENTRY32W = std::mem::zeroed();
+        entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
+        let mut more = Process32FirstW(snapshot, &mut entry) != 0;
+        while more {
+            let len = entry.szExeFile.iter().position(|&c| c == 0).unwrap_or(0);
+            let exe = String::from_utf16_lossy(&entry.szExeFile[..len]);
+            if exe.eq_ignore_ascii_case(name) {
+                let process =
+                    OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, entry.th32ProcessID);
+                let mut path = None;
+                if !process.is_null() {
+                    let mut buffer = [0u16; 1024];
+                    let mut size = buffer.len() as u32;
+                    if QueryFullProcessImageNameW(
+                        process,
+                        PROCESS_NAME_WIN32,
+                        buffer.as_mut_ptr(),
+                        &mut size,
+                    ) != 0
+                    {
+                        path = Some(OsString::from_wide(&buffer[..size as usize]).into());
+                    }
+                    CloseHandle(process);
+                }
+                found.push(path);
+            }
+            more = Process32NextW(snapshot, &mut entry) != 0;
+        }
+        CloseHandle(snapshot);
+    }
+    found
+}
+
+/// The short (8.3) form of a path, when the file system has one.
+pub fn short_path(path: &Path) -> Option<std::path::PathBuf> {
+    use windows_sys::Win32::Storage::FileSystem::GetShortPathNameW;
+    let long = wide(path.as_os_str());
+    let mut buffer = vec![0u16; 1024];
+    // SAFETY: NUL-terminated input; the output buffer's size is passed.
+    let len = unsafe { GetShortPathNameW(long.as_ptr(), buffer.as_mut_ptr(), buffer.len() as u32) };
+    (len > 0 && (len as usize) < buffer.len())
+        .then(|| OsString::from_wide(&buffer[..len as usize]).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,11 @@
 
 pub mod calls;
 pub mod deliver;
+pub mod doctor;
 pub mod event;
 pub mod filter;
+pub mod import;
+pub mod install;
 pub mod missed;
 pub mod outbox;
 pub mod prune;

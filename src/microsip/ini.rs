@@ -260,6 +260,18 @@ impl Ini {
         true
     }
 
+    /// Removes the header of `section` if no line follows it within the section (after its
+    /// keys were removed, say). Returns whether it did.
+    pub fn remove_empty_section(&mut self, section: &str) -> bool {
+        match self.section_range(section) {
+            Some((header, end)) if end == header + 1 => {
+                self.remove_line(header);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self.encoding {

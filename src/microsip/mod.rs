@@ -3,3 +3,4 @@
 pub mod contacts;
 pub mod history;
 pub mod ini;
+pub mod locate;

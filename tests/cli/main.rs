@@ -11,6 +11,7 @@ mod microsip;
 mod popups;
 mod queries;
 mod server;
+mod setup;
 mod storage;
 mod support;
 mod webhooks;

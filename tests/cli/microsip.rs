@@ -361,3 +361,92 @@ fn the_worker_delivers_after_microsip_has_returned() {
         desk.outbox().iter().all(|d| d["status"] == "delivered")
     });
 }
+
+#[test]
+fn install_writes_hooks_that_microsip_runs() {
+    let desk = Desk::new();
+    let dir = desk.path("Program Files/callhook");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(BIN, dir.join("callhook.exe")).unwrap();
+    std::fs::copy(HOOK, dir.join("callhookw.exe")).unwrap();
+    let ini = desk.path("MicroSIP/microsip.ini");
+    std::fs::create_dir_all(ini.parent().unwrap()).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/microsip/microsip-utf16le.ini"),
+        &ini,
+    )
+    .unwrap();
+    let out = desk
+        .command_for(dir.join("callhook.exe"))
+        .args(["install", "--ini"])
+        .arg(&ini)
+        .output()
+        .unwrap();
+    assert_success(&out, "install");
+    let mut microsip = MicroSip::new(&desk);
+    for (key, caller) in [
+        ("cmdIncomingCall", "\"Front\" 030 & 1"),
+        ("cmdCallRing", "\"Front\" 030 & 1"),
+        ("cmdCallAnswer", "\"Front\" 030 & 1"),
+        ("cmdCallStart", "\"Front\" 030 & 1"),
+        ("cmdCallEnd", "\"Front\" 030 & 1"),
+    ] {
+        let file = microsip.caller_file(caller);
+        let mut cmd = desk.command_for(launcher());
+        cmd.arg("--ini")
+            .arg(&ini)
+            .args(["--key", key, "--caller-file"])
+            .arg(&file);
+        assert_hook_ok(&launched(cmd.output().unwrap()));
+    }
+    assert_eq!(
+        summary(&desk.calls()),
+        [row("\"Front\" 030 & 1", "in", "answered")]
+    );
+    assert_eq!(desk.events()[0].1, "\"Front\" 030 & 1");
+}
+
+#[test]
+fn install_waits_for_microsip_to_exit() {
+    let desk = Desk::new();
+    let ini = desk.path("microsip.ini");
+    write_ini(&ini, &["[Settings]".into(), "language=en".into()]);
+    let fake = desk.path("bin/microsip.exe");
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    std::fs::copy(launcher(), &fake).unwrap();
+    let mut running = std::process::Command::new(&fake)
+        .args(["--wait-ms", "60000"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = desk
+            .command()
+            .args(["install", "--ini"])
+            .arg(&ini)
+            .output()
+            .unwrap();
+        if !out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        // Not seen yet: the process is still starting.
+        desk.command()
+            .args(["uninstall", "--ini"])
+            .arg(&ini)
+            .output()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("MicroSIP is running"),
+        "{out:?}"
+    );
+    let forced = desk
+        .command()
+        .args(["install", "--force", "--ini"])
+        .arg(&ini)
+        .output()
+        .unwrap();
+    let _ = running.kill();
+    assert_success(&forced, "install --force");
+}

@@ -1,0 +1,436 @@
+//! `callhook doctor`: checks the set-up end to end and says how to fix what is wrong.
+
+use std::fmt;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use comfy_table::{Cell, Color};
+
+use crate::call::now_ms;
+use crate::cmd::install::{SECTION, is_ours};
+use crate::db;
+use crate::event::EventKind;
+use crate::fallback;
+use crate::microsip::ini::Ini;
+use crate::microsip::locate;
+use crate::output::{self, terminal_safe};
+use crate::paths::Locations;
+use crate::webhook::{self, Outcome};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// microsip.ini [default: found as for install]
+    #[arg(long, value_name = "PATH")]
+    ini: Option<std::path::PathBuf>,
+    /// Send each webhook a signed test event (else only connect to it)
+    #[arg(long)]
+    send: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Ok,
+    Note,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Ok => "ok",
+            Level::Note => "note",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        })
+    }
+}
+
+struct Finding {
+    check: String,
+    level: Level,
+    detail: String,
+    hint: String,
+}
+
+#[derive(Default)]
+struct Report(Vec<Finding>);
+
+impl Report {
+    fn add(
+        &mut self,
+        check: &str,
+        level: Level,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.0.push(Finding {
+            check: check.to_string(),
+            level,
+            detail: detail.into(),
+            hint: hint.into(),
+        });
+    }
+}
+
+pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> {
+    let mut report = Report::default();
+    config(locations, &mut report);
+    database(locations, &mut report);
+    microsip(locations, args.ini.as_deref(), &mut report);
+    webhooks(locations, args.send, &mut report);
+    popup(locations, &mut report);
+
+    let colour = output::colour();
+    let mut table = output::table(["Check", "", "Detail", "How to fix"]);
+    for f in &report.0 {
+        let mut level = Cell::new(f.level);
+        if colour {
+            level = level.fg(match f.level {
+                Level::Ok => Color::Green,
+                Level::Note => Color::Cyan,
+                Level::Warn => Color::Yellow,
+                Level::Fail => Color::Red,
+            });
+        }
+        table.add_row([
+            Cell::new(&f.check),
+            level,
+            Cell::new(terminal_safe(&f.detail)),
+            Cell::new(terminal_safe(&f.hint)),
+        ]);
+    }
+    println!("{}", output::styled(table, colour));
+    let failed = report.0.iter().filter(|f| f.level == Level::Fail).count();
+    Ok(if failed == 0 {
+        println!("Everything needed works.");
+        std::process::ExitCode::SUCCESS
+    } else {
+        println!("{failed} problem(s) to fix.");
+        std::process::ExitCode::FAILURE
+    })
+}
+
+fn config(locations: &Locations, report: &mut Report) {
+    let path = locations.config_path.display().to_string();
+    match &locations.config_error {
+        Some(e) => report.add(
+            "config",
+            Level::Fail,
+            e.to_string(),
+            "fix that line; config.example.toml documents every key",
+        ),
+        None if locations.config_path.is_file() => report.add("config", Level::Ok, path, ""),
+        None => report.add(
+            "config",
+            Level::Note,
+            format!("{path} does not exist: defaults apply"),
+            "",
+        ),
+    }
+}
+
+fn database(locations: &Locations, report: &mut Report) {
+    let path = locations.db.display().to_string();
+    let conn = match db::open_existing(&locations.db) {
+        Ok(Some(conn)) => conn,
+        Ok(None) => {
+            report.add(
+                "database",
+                Level::Note,
+                format!("{path} does not exist yet"),
+                "the first call event creates it",
+            );
+            return;
+        }
+        Err(e) => {
+            report.add(
+                "database",
+                Level::Fail,
+                format!("{e:#}"),
+                "check the path (--db, CALLHOOK_DB, [database] path) and its folder's permissions",
+            );
+            return;
+        }
+    };
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
+    report.add(
+        "database",
+        Level::Ok,
+        format!(
+            "{path}: schema {}, {} calls",
+            db::SCHEMA_VERSION,
+            count("SELECT count(*) FROM calls")
+        ),
+        "",
+    );
+    let failed = count("SELECT count(*) FROM outbox WHERE status IN ('failed', 'stopped')");
+    let hour_ago = now_ms() - 3_600_000;
+    let late = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE status = 'pending' AND created_at < ?1",
+            [hour_ago],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0);
+    let pending = count("SELECT count(*) FROM outbox WHERE status = 'pending'");
+    if failed > 0 {
+        report.add(
+            "deliveries",
+            Level::Fail,
+            format!("{failed} failed or stopped, {pending} pending"),
+            "callhook outbox --status failed; then callhook outbox retry --failed",
+        );
+    } else if late > 0 {
+        report.add(
+            "deliveries",
+            Level::Warn,
+            format!("{pending} pending, {late} of them for over an hour"),
+            "callhook outbox shows the last errors; callhook deliver sends them now",
+        );
+    } else {
+        report.add("deliveries", Level::Ok, format!("{pending} pending"), "");
+    }
+    let log = fallback::path_for(Some(&locations.db));
+    let lost = std::fs::read_to_string(&log)
+        .map(|t| t.lines().filter(|l| l.contains("\"stored\":false")).count())
+        .unwrap_or(0);
+    if lost > 0 {
+        report.add(
+            "fallback log",
+            Level::Fail,
+            format!(
+                "{lost} event(s) in {} are not in the database",
+                log.display()
+            ),
+            "callhook replay",
+        );
+    }
+    let errors: Vec<String> = conn
+        .prepare("SELECT path || ': ' || error FROM contact_sources WHERE error IS NOT NULL")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    for error in errors {
+        report.add(
+            "contacts",
+            Level::Warn,
+            error,
+            "fix the file; callers get no names from it meanwhile",
+        );
+    }
+}
+
+fn microsip(locations: &Locations, ini: Option<&Path>, report: &mut Report) {
+    let running = locate::running();
+    report.add(
+        "MicroSIP",
+        Level::Ok,
+        if running.is_empty() {
+            "not running".to_string()
+        } else {
+            format!("running ({} instance(s))", running.len())
+        },
+        "",
+    );
+    let (path, layout) = match locate::find_ini(ini) {
+        Ok(found) => found,
+        Err(e) => {
+            report.add(
+                "microsip.ini",
+                Level::Fail,
+                format!("{e:#}"),
+                "start MicroSIP once, or pass --ini",
+            );
+            return;
+        }
+    };
+    let ini = match std::fs::read(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Ok(Ini::parse(&b)?))
+    {
+        Ok(ini) => ini,
+        Err(e) => {
+            report.add(
+                "microsip.ini",
+                Level::Fail,
+                format!("{}: {e:#}", path.display()),
+                "",
+            );
+            return;
+        }
+    };
+    report.add(
+        "microsip.ini",
+        Level::Ok,
+        format!("{} ({})", path.display(), layout.describe()),
+        "",
+    );
+    let mut missing = Vec::new();
+    for kind in EventKind::ALL {
+        let key = kind.ini_key();
+        match ini.get(SECTION, key) {
+            Some(value) if is_ours(&value) => {
+                let program = hooked_program(&value);
+                if program.as_deref().is_some_and(|p| !Path::new(p).is_file()) {
+                    report.add(
+                        key,
+                        Level::Fail,
+                        format!("runs {}, which does not exist", program.unwrap_or_default()),
+                        "callhook install",
+                    );
+                }
+            }
+            Some(value) if !value.trim().is_empty() => {
+                report.add(
+                    key,
+                    Level::Warn,
+                    format!("runs another program: {value}"),
+                    "callhook install replaces it (and uninstall puts it back)",
+                );
+            }
+            _ => missing.push(key),
+        }
+    }
+    match missing.len() {
+        0 => report.add("hooks", Level::Ok, "every event runs callhook", ""),
+        8 => report.add(
+            "hooks",
+            Level::Fail,
+            "no event runs callhook",
+            "callhook install (with MicroSIP closed)",
+        ),
+        _ => report.add(
+            "hooks",
+            Level::Warn,
+            format!("not hooked: {}", missing.join(", ")),
+            "callhook install hooks them all",
+        ),
+    }
+    if cfg!(windows) {
+        match crate::paths::full_program() {
+            Ok(_) => {}
+            Err(e) => report.add(
+                "callhook.exe",
+                Level::Fail,
+                format!("{e:#}"),
+                "keep callhook.exe and callhookw.exe in one folder",
+            ),
+        }
+    }
+    let _ = locations;
+}
+
+/// The program a hook value runs.
+fn hooked_program(value: &str) -> Option<String> {
+    let read = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|_| value.len() >= 2)
+        .unwrap_or(value);
+    let line: Vec<u16> = read.encode_utf16().collect();
+    let token = crate::cmdline::tokens(&line, 1).into_iter().next()?;
+    Some(String::from_utf16_lossy(&token.value))
+}
+
+fn webhooks(locations: &Locations, send: bool, report: &mut Report) {
+    let client = if send { webhook::client().ok() } else { None };
+    for hook in &locations.config.webhooks {
+        let check = format!("webhook {}", hook.key());
+        if let Some(client) = &client {
+            let id = webhook::message_id(&crate::fold::event_id(now_ms()));
+            let body = serde_json::json!({"type": "call.test", "timestamp": crate::call::rfc3339(now_ms()), "data": {}}).to_string();
+            match webhook::post(client, hook, hook.url.0.as_str(), &id, &body).outcome {
+                Outcome::Delivered { status } => report.add(
+                    &check,
+                    Level::Ok,
+                    format!("accepted a signed test event (HTTP {status})"),
+                    "",
+                ),
+                Outcome::Gone => report.add(
+                    &check,
+                    Level::Fail,
+                    "answered 410 Gone",
+                    "the endpoint wants no more deliveries: remove or fix it",
+                ),
+                Outcome::Failed { error, .. } => report.add(
+                    &check,
+                    Level::Fail,
+                    error,
+                    "check the URL, the secret and the receiver",
+                ),
+            }
+            continue;
+        }
+        let url = &hook.url.0;
+        let target = (
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(443),
+        );
+        let reached = target
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())
+            .and_then(|mut addrs| {
+                let addr = addrs.next().ok_or("no address")?;
+                TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())
+            });
+        match reached {
+            Ok(_) => report.add(
+                &check,
+                Level::Ok,
+                format!("{url} is reachable"),
+                "doctor --send also sends a signed test event",
+            ),
+            Err(e) => report.add(
+                &check,
+                Level::Fail,
+                format!("{url}: {e}"),
+                "check the URL, DNS, firewall and proxy",
+            ),
+        }
+    }
+}
+
+fn popup(locations: &Locations, report: &mut Report) {
+    let Some(popup) = &locations.config.popup else {
+        return;
+    };
+    match popup.opener.as_ref().and_then(|o| o.first()) {
+        Some(program) if found(program) => {
+            report.add("popup", Level::Ok, format!("opens with {program}"), "")
+        }
+        Some(program) => report.add(
+            "popup",
+            Level::Fail,
+            format!("the opener {program} is not found"),
+            "give its full path in popup.opener",
+        ),
+        None if cfg!(windows) || cfg!(target_os = "macos") => {
+            report.add("popup", Level::Ok, "opens with the default browser", "")
+        }
+        None if found("xdg-open") => report.add("popup", Level::Ok, "opens with xdg-open", ""),
+        None => report.add(
+            "popup",
+            Level::Fail,
+            "xdg-open is not installed",
+            "install xdg-utils, or set popup.opener",
+        ),
+    }
+}
+
+/// Whether a program can be started: a path that exists, or a name on the PATH.
+fn found(program: &str) -> bool {
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|dirs| {
+        std::env::split_paths(&dirs).any(|dir| {
+            dir.join(program).is_file()
+                || dir
+                    .join(format!("{program}{}", std::env::consts::EXE_SUFFIX))
+                    .is_file()
+        })
+    })
+}

@@ -1,0 +1,172 @@
+//! Caller names: from MicroSIP's Contacts.xml and an optional CSV of `number,name`, matched on
+//! normalized numbers. They are kept in the database and read again only when a file changes,
+//! so that the hook finds a name with one indexed query.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+
+use crate::call::now_ms;
+use crate::caller::NumberPlan;
+use crate::microsip::contacts::parse_contacts;
+
+/// `[contacts]` in the config.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactsConfig {
+    /// MicroSIP's Contacts.xml [default: %APPDATA%\MicroSIP\Contacts.xml, the installed
+    /// MicroSIP's].
+    pub xml: Option<PathBuf>,
+    /// A CSV file of `number,name` rows (a header row is allowed); its names win.
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Csv,
+    Xml,
+}
+
+impl Kind {
+    fn priority(self) -> i64 {
+        match self {
+            Kind::Csv => 0,
+            Kind::Xml => 1,
+        }
+    }
+}
+
+impl ContactsConfig {
+    /// The files names come from.
+    pub fn sources(&self) -> Vec<(PathBuf, Kind)> {
+        let mut sources = Vec::new();
+        if let Some(csv) = &self.csv {
+            sources.push((csv.clone(), Kind::Csv));
+        }
+        let xml = self.xml.clone().or_else(|| {
+            let appdata = std::env::var_os("APPDATA")?;
+            Some(Path::new(&appdata).join("MicroSIP").join("Contacts.xml"))
+        });
+        if let Some(xml) = xml {
+            sources.push((xml, Kind::Xml));
+        }
+        sources
+    }
+}
+
+/// Reads again the sources that changed since they were last read, and forgets those that are
+/// gone. Returns whether any source exists (whether names can be looked up at all).
+pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
+    let mut any = false;
+    for (path, kind) in config.sources() {
+        let key = path.display().to_string();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            // Gone (or never there): its names go too. Without a file there is nothing to ask
+            // the database, which keeps the hook's common case to one failed stat.
+            if kind == Kind::Csv || config.xml.is_some() {
+                forget(conn, &key)?;
+            }
+            continue;
+        };
+        any = true;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        let size = meta.len() as i64;
+        let known: Option<(i64, i64)> = conn
+            .prepare_cached("SELECT modified, size FROM contact_sources WHERE path = ?1")?
+            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if known == Some((modified, size)) {
+            continue;
+        }
+        let (contacts, error) = match read(&path, kind) {
+            Ok(contacts) => (contacts, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
+        if error.is_none() {
+            conn.execute("DELETE FROM contacts WHERE source = ?1", [&key])?;
+            let mut insert = conn.prepare_cached(
+                "INSERT OR IGNORE INTO contacts (number, source, priority, name) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (number, name) in &contacts {
+                insert.execute(params![plan.number(number), key, kind.priority(), name])?;
+            }
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO contact_sources (path, modified, size, loaded_at, contacts, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![key, modified, size, now_ms(), contacts.len() as i64, error],
+        )?;
+    }
+    Ok(any)
+}
+
+fn forget(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM contacts WHERE source = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM contact_sources WHERE path = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// `(number, name)` pairs of a source; numbers as written there.
+fn read(path: &Path, kind: Kind) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match kind {
+        Kind::Xml => parse_contacts(&text)?
+            .into_iter()
+            .filter(|c| !c.name.is_empty())
+            .flat_map(|c| c.numbers.into_iter().map(move |n| (n, c.name.clone())))
+            .collect(),
+        Kind::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .trim(csv::Trim::All)
+                .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let mut rows = Vec::new();
+            for (i, record) in reader.records().enumerate() {
+                let record = record?;
+                let (Some(number), Some(name)) = (record.get(0), record.get(1)) else {
+                    continue;
+                };
+                if i == 0 && number.eq_ignore_ascii_case("number") {
+                    continue;
+                }
+                if !number.is_empty() && !name.is_empty() {
+                    rows.push((number.to_string(), name.to_string()));
+                }
+            }
+            rows
+        }
+    })
+}
+
+/// The name for a normalized number, if a contact has it.
+pub fn lookup(conn: &Connection, number: &str) -> Result<Option<String>> {
+    if number.is_empty() {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT name FROM contacts WHERE number = ?1 ORDER BY priority, source LIMIT 1",
+        )?
+        .query_row([number], |r| r.get(0))
+        .optional()?)
+}
+
+/// Gives the calls without a name the name their number now has.
+pub fn fill_names(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE calls SET name = (SELECT name FROM contacts c WHERE c.number = calls.number \
+         ORDER BY priority, source LIMIT 1) \
+         WHERE name IS NULL AND number IN (SELECT number FROM contacts)",
+        [],
+    )?)
+}
