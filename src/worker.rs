@@ -259,12 +259,7 @@ impl Worker<'_> {
                      last_status = ?4, last_error = NULL WHERE id = ?1",
                     params![delivery.id, attempts, now, status],
                 )?;
-                // The next in this endpoint's queue need not wait any longer.
-                self.conn.execute(
-                    "UPDATE outbox SET next_at = min(next_at, ?2) \
-                     WHERE status = 'pending' AND target = ?1",
-                    params![delivery.target, now],
-                )?;
+                self.queue_from(&delivery.target, now)?;
                 self.summary.delivered += 1;
             }
             Outcome::Gone => {
@@ -304,17 +299,22 @@ impl Worker<'_> {
                              last_status = ?3, last_error = ?4 WHERE id = ?1",
                             params![delivery.id, attempts, status, error],
                         )?;
-                        self.conn.execute(
-                            "UPDATE outbox SET next_at = min(next_at, ?2) \
-                             WHERE status = 'pending' AND target = ?1",
-                            params![delivery.target, now],
-                        )?;
+                        self.queue_from(&delivery.target, now)?;
                         self.summary.failed += 1;
                     }
                 }
             }
         }
         Ok(true)
+    }
+
+    /// The endpoint's queue has no head waiting any more: the next may go from `at` on.
+    fn queue_from(&self, target: &str, at: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_at = min(next_at, ?2) WHERE status = 'pending' AND target = ?1",
+            params![target, at],
+        )?;
+        Ok(())
     }
 
     fn finish(

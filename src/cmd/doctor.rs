@@ -79,7 +79,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
     let mut report = Report::default();
     config(locations, &mut report);
     database(locations, &mut report);
-    microsip(locations, args.ini.as_deref(), &mut report);
+    microsip(args.ini.as_deref(), &mut report);
     webhooks(locations, args.send, &mut report);
     popup(locations, &mut report);
 
@@ -222,7 +222,7 @@ fn database(locations: &Locations, report: &mut Report) {
     }
 }
 
-fn microsip(locations: &Locations, ini: Option<&Path>, report: &mut Report) {
+fn microsip(ini: Option<&Path>, report: &mut Report) {
     let running = locate::running();
     report.add(
         "MicroSIP",
@@ -319,7 +319,6 @@ fn microsip(locations: &Locations, ini: Option<&Path>, report: &mut Report) {
             ),
         }
     }
-    let _ = locations;
 }
 
 /// The program a hook value runs.

@@ -61,26 +61,46 @@ pub struct Pruned {
 /// Deletes, in one transaction, the old calls, their events and deliveries, the events that
 /// joined no call, and the numbers no call has any more.
 pub fn prune(conn: &mut Connection, before: i64, now: i64, dry_run: bool) -> Result<Pruned> {
+    with_old_calls(conn, before, now, dry_run, |tx| {
+        let deliveries = tx.execute(
+            "DELETE FROM outbox WHERE call_id IN (SELECT id FROM old_calls)",
+            [],
+        )?;
+        let events = tx.execute(
+            "DELETE FROM events WHERE call_id IN (SELECT id FROM old_calls)",
+            [],
+        )? + tx.execute(
+            "DELETE FROM events WHERE call_id IS NULL AND at < ?1",
+            [before],
+        )?;
+        let calls = tx.execute(
+            "DELETE FROM calls WHERE id IN (SELECT id FROM old_calls)",
+            [],
+        )?;
+        Ok(Pruned {
+            calls,
+            events,
+            deliveries,
+        })
+    })
+}
+
+/// Runs `work` in one IMMEDIATE transaction in which the temporary table `old_calls` holds the
+/// ids of the calls that are over and started before `before`; afterwards drops the numbers no
+/// call has any more, and commits (or, for a dry run, rolls back).
+pub fn with_old_calls<T>(
+    conn: &mut Connection,
+    before: i64,
+    now: i64,
+    dry_run: bool,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         &format!("CREATE TEMP TABLE old_calls AS {OLD_CALLS}"),
         named_params! {":before": before, ":now": now},
     )?;
-    let deliveries = tx.execute(
-        "DELETE FROM outbox WHERE call_id IN (SELECT id FROM old_calls)",
-        [],
-    )?;
-    let events = tx.execute(
-        "DELETE FROM events WHERE call_id IN (SELECT id FROM old_calls)",
-        [],
-    )? + tx.execute(
-        "DELETE FROM events WHERE call_id IS NULL AND at < ?1",
-        [before],
-    )?;
-    let calls = tx.execute(
-        "DELETE FROM calls WHERE id IN (SELECT id FROM old_calls)",
-        [],
-    )?;
+    let result = work(&tx)?;
     tx.execute(
         "DELETE FROM numbers WHERE NOT EXISTS (SELECT 1 FROM calls \
          WHERE calls.number = numbers.number AND calls.raw = numbers.raw)",
@@ -92,9 +112,5 @@ pub fn prune(conn: &mut Connection, before: i64, now: i64, dry_run: bool) -> Res
     } else {
         tx.commit()?;
     }
-    Ok(Pruned {
-        calls,
-        events,
-        deliveries,
-    })
+    Ok(result)
 }

@@ -4,12 +4,12 @@
 
 use anyhow::{Result, bail};
 use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{Connection, TransactionBehavior, named_params};
 use sha2::Sha256;
 
 use crate::call::{now_ms, rfc3339};
-use crate::cmd::prune::OLD_CALLS;
+use crate::cmd::prune::with_old_calls;
 use crate::db;
 use crate::paths::Locations;
 use crate::when::{self, Bound};
@@ -99,54 +99,41 @@ pub fn redact(
             Ok(text.map(|t| hash(&key, &t)))
         },
     )?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        &format!("CREATE TEMP TABLE old_calls AS {OLD_CALLS}"),
-        named_params! {":before": before, ":now": now},
-    )?;
-    let calls = tx.execute(
-        "UPDATE calls SET number = redact(number), raw = redact(raw), name = redact(name) \
-         WHERE id IN (SELECT id FROM old_calls) AND (number IS NOT redact(number) \
-         OR raw IS NOT redact(raw) OR name IS NOT redact(name))",
-        [],
-    )?;
-    let events = tx.execute(
-        "UPDATE events SET caller = redact(caller), caller_bytes = NULL, number = redact(number) \
-         WHERE (call_id IN (SELECT id FROM old_calls) OR (call_id IS NULL AND at < ?1)) \
-         AND (caller IS NOT redact(caller) OR caller_bytes IS NOT NULL \
-         OR number IS NOT redact(number))",
-        [before],
-    )?;
-    let deliveries = tx.execute(
-        "UPDATE outbox SET body = NULL, \
-         url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
-         last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
-                      ELSE last_error END, \
-         status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
-         WHERE call_id IN (SELECT id FROM old_calls) \
-         AND (body IS NOT NULL OR (kind = 'popup' AND url <> 'redacted'))",
-        [],
-    )?;
-    tx.execute(
-        "DELETE FROM numbers WHERE NOT EXISTS (SELECT 1 FROM calls \
-         WHERE calls.number = numbers.number AND calls.raw = numbers.raw)",
-        [],
-    )?;
-    tx.execute(
-        "INSERT OR IGNORE INTO numbers (number, raw) \
-         SELECT DISTINCT number, raw FROM calls WHERE id IN (SELECT id FROM old_calls)",
-        [],
-    )?;
-    tx.execute("DROP TABLE old_calls", [])?;
-    if dry_run {
-        tx.rollback()?;
-    } else {
-        tx.commit()?;
-    }
-    Ok(Redacted {
-        calls,
-        events,
-        deliveries,
+    with_old_calls(conn, before, now, dry_run, |tx| {
+        let calls = tx.execute(
+            "UPDATE calls SET number = redact(number), raw = redact(raw), name = redact(name) \
+             WHERE id IN (SELECT id FROM old_calls) AND (number IS NOT redact(number) \
+             OR raw IS NOT redact(raw) OR name IS NOT redact(name))",
+            [],
+        )?;
+        let events = tx.execute(
+            "UPDATE events SET caller = redact(caller), caller_bytes = NULL, \
+             number = redact(number) \
+             WHERE (call_id IN (SELECT id FROM old_calls) OR (call_id IS NULL AND at < ?1)) \
+             AND (caller IS NOT redact(caller) OR caller_bytes IS NOT NULL \
+             OR number IS NOT redact(number))",
+            [before],
+        )?;
+        let deliveries = tx.execute(
+            "UPDATE outbox SET body = NULL, \
+             url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
+             last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
+                          ELSE last_error END, \
+             status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
+             WHERE call_id IN (SELECT id FROM old_calls) \
+             AND (body IS NOT NULL OR (kind = 'popup' AND url <> 'redacted'))",
+            [],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO numbers (number, raw) \
+             SELECT DISTINCT number, raw FROM calls WHERE id IN (SELECT id FROM old_calls)",
+            [],
+        )?;
+        Ok(Redacted {
+            calls,
+            events,
+            deliveries,
+        })
     })
 }
 

@@ -378,7 +378,7 @@ fn install_writes_hooks_that_microsip_runs() {
     .unwrap();
     let out = desk
         .command_for(dir.join("callhook.exe"))
-        .args(["install", "--ini"])
+        .args(["install", "--force", "--ini"])
         .arg(&ini)
         .output()
         .unwrap();
@@ -448,5 +448,6 @@ fn install_waits_for_microsip_to_exit() {
         .output()
         .unwrap();
     let _ = running.kill();
+    let _ = running.wait();
     assert_success(&forced, "install --force");
 }

@@ -1,5 +1,6 @@
 //! Living with MicroSIP: install and uninstall in microsip.ini, doctor, history import and
-//! caller names.
+//! caller names. Installs here pass --force: under Windows other tests run programs named
+//! microsip.exe meanwhile (`microsip::install_waits_for_microsip_to_exit` checks the refusal).
 
 use std::path::{Path, PathBuf};
 
@@ -76,7 +77,7 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
         let desk = Desk::new();
         let ini = copy_fixture(&desk, fixture);
         let original = std::fs::read(&ini).unwrap();
-        let report = desk.run(&["install", "--ini", ini.to_str().unwrap()]);
+        let report = desk.run(&["install", "--force", "--ini", ini.to_str().unwrap()]);
         let installed = std::fs::read(&ini).unwrap();
         assert_eq!(
             installed[..2],
@@ -117,7 +118,7 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
             "{fixture}: the backup"
         );
 
-        let again = desk.run(&["install", "--ini", ini.to_str().unwrap()]);
+        let again = desk.run(&["install", "--force", "--ini", ini.to_str().unwrap()]);
         assert!(again.contains("already installed"), "{fixture}: {again}");
         assert_eq!(
             std::fs::read(&ini).unwrap(),
@@ -125,7 +126,7 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
             "{fixture}: idempotent"
         );
 
-        desk.run(&["uninstall", "--ini", ini.to_str().unwrap()]);
+        desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
         if fixture == "microsip-with-hooks-utf16le.ini" {
             // Its earlier keys already ran callhook: there is nothing else to put back.
             let back = text(&std::fs::read(&ini).unwrap());
@@ -153,6 +154,7 @@ fn earlier_hooks_of_other_programs_come_back_on_uninstall() {
     std::fs::write(&ini, original).unwrap();
     let report = desk.run(&[
         "install",
+        "--force",
         "--ini",
         ini.to_str().unwrap(),
         "--events",
@@ -168,7 +170,7 @@ fn earlier_hooks_of_other_programs_come_back_on_uninstall() {
         !after.contains("cmdCallRing"),
         "only the chosen events: {after}"
     );
-    desk.run(&["uninstall", "--ini", ini.to_str().unwrap()]);
+    desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&ini).unwrap(), original);
 }
 
@@ -221,11 +223,13 @@ fn legacy_installs_write_one_program_per_event() {
     }
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
     let original = std::fs::read(&ini).unwrap();
-    let out = desk
-        .command_for(dir.join(format!("callhook{exe}")))
-        .args(["install", "--legacy", "--ini", ini.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_copied(desk.command_for(dir.join(format!("callhook{exe}"))).args([
+        "install",
+        "--force",
+        "--legacy",
+        "--ini",
+        ini.to_str().unwrap(),
+    ]));
     assert_success(&out, "install --legacy");
     let after = text(&std::fs::read(&ini).unwrap());
     let end = dir.join(format!("callhook-end{exe}"));
@@ -240,13 +244,14 @@ fn legacy_installs_write_one_program_per_event() {
     // The copy is a working hook: its name is the event.
     let mut run = desk.command_for(&end);
     caller_arg(&mut run, "+4930 777");
-    assert_stored(&run.output().unwrap());
+    assert_stored(&run_copied(&mut run));
     assert_eq!(desk.events()[0].0, "end");
-    let out = desk
-        .command_for(dir.join(format!("callhook{exe}")))
-        .args(["uninstall", "--ini", ini.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_copied(desk.command_for(dir.join(format!("callhook{exe}"))).args([
+        "uninstall",
+        "--force",
+        "--ini",
+        ini.to_str().unwrap(),
+    ]));
     assert_success(&out, "uninstall");
     assert!(
         std::fs::read(&ini).unwrap() == original,
@@ -259,13 +264,20 @@ fn legacy_installs_write_one_program_per_event() {
 #[test]
 fn a_path_too_long_for_microsip_is_refused_with_advice() {
     let desk = Desk::new();
-    let deep = desk
-        .path(&"x".repeat(60))
-        .join("y".repeat(60))
-        .join("z".repeat(60))
-        .join("w".repeat(60));
-    std::fs::create_dir_all(&deep).unwrap();
+    // A folder whose programs' paths are 240 characters: short enough for Windows, too long
+    // for a hook value MicroSIP reads in full.
     let exe = std::env::consts::EXE_SUFFIX;
+    let base = std::path::absolute(desk.path("")).unwrap();
+    let room = 240 - base.as_os_str().len() - format!("/callhookw{exe}").len();
+    let mut deep = base.clone();
+    let mut left = room;
+    while left > 0 {
+        let part = left.min(100);
+        let name = "x".repeat(if left > part { part - 1 } else { part });
+        left -= name.len() + usize::from(left > name.len());
+        deep = deep.join(name);
+    }
+    std::fs::create_dir_all(&deep).unwrap();
     for name in ["callhook", "callhookw"] {
         std::fs::copy(
             Path::new(BIN).with_file_name(format!("{name}{exe}")),
@@ -274,11 +286,12 @@ fn a_path_too_long_for_microsip_is_refused_with_advice() {
         .unwrap();
     }
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
-    let out = desk
-        .command_for(deep.join(format!("callhook{exe}")))
-        .args(["install", "--ini", ini.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_copied(desk.command_for(deep.join(format!("callhook{exe}"))).args([
+        "install",
+        "--force",
+        "--ini",
+        ini.to_str().unwrap(),
+    ]));
     if out.status.success() {
         // Windows gave a short 8.3 path that fits.
         let after = text(&std::fs::read(&ini).unwrap());
@@ -468,7 +481,7 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
     );
     assert!(!out.status.success());
 
-    desk.run(&["install", "--ini", ini_arg]);
+    desk.run(&["install", "--force", "--ini", ini_arg]);
     assert_stored(&desk.event("incoming", "1"));
     let out = desk
         .command()

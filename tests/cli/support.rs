@@ -265,6 +265,24 @@ impl Desk {
     }
 }
 
+/// Runs a command whose program the test has just copied. On Linux, another test thread that
+/// forks meanwhile can briefly hold the copy open for writing, and exec then fails with "text
+/// file busy": try again for a moment.
+pub fn run_copied(cmd: &mut Command) -> Output {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match cmd.output() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+}
+
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),
