@@ -512,3 +512,24 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
         "{report}"
     );
 }
+
+#[test]
+fn a_portable_microsip_wins_over_the_installed_one() {
+    let desk = Desk::new();
+    // Both exist: the installed one in %APPDATA%, and a portable copy with its ini beside it.
+    let installed = desk.path("home/AppData/Roaming/MicroSIP/microsip.ini");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(Path::new(FIXTURES).join("microsip-utf16le.ini"), &installed).unwrap();
+    let portable_dir = desk.path("home/AppData/Local/MicroSIP");
+    std::fs::create_dir_all(&portable_dir).unwrap();
+    std::fs::write(portable_dir.join("microsip.exe"), b"MZ").unwrap();
+    let portable = portable_dir.join("microsip.ini");
+    std::fs::copy(Path::new(FIXTURES).join("microsip-ansi.ini"), &portable).unwrap();
+    let untouched = std::fs::read(&installed).unwrap();
+    let report = desk.run(&["install", "--force"]);
+    assert!(report.contains("portable MicroSIP"), "{report}");
+    assert!(text(&std::fs::read(&portable).unwrap()).contains("event incoming --"));
+    assert_eq!(std::fs::read(&installed).unwrap(), untouched);
+    let report = desk.run(&["uninstall", "--force"]);
+    assert!(report.contains("portable MicroSIP"), "{report}");
+}
