@@ -11,6 +11,7 @@ use crate::cmdline;
 use crate::event::EventKind;
 use crate::microsip::ini::Ini;
 use crate::microsip::locate::{self, Layout};
+use crate::output::terminal_safe;
 use crate::paths::Locations;
 
 /// MicroSIP's hook keys live here.
@@ -272,7 +273,7 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
     }
     for (name, before, after) in &changes {
         match before {
-            Some(before) => println!("  {name}: {before}  ->  {after}"),
+            Some(before) => println!("  {name}: {}  ->  {after}", terminal_safe(before)),
             None => println!("  {name}: (not set)  ->  {after}"),
         }
     }
@@ -356,7 +357,10 @@ pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
     }
     for (name, before, after) in &changes {
         match after {
-            Some(after) => println!("  {name}: {before}  ->  {after} (as before callhook)"),
+            Some(after) => println!(
+                "  {name}: {before}  ->  {} (as before callhook)",
+                terminal_safe(after)
+            ),
             None => println!("  {name}: {before}  ->  (removed)"),
         }
     }
