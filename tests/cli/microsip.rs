@@ -72,6 +72,17 @@ impl<'a> MicroSip<'a> {
         launched(cmd.output().unwrap())
     }
 
+    /// Runs the hook of `key` as MicroSIP reads it from `ini`.
+    fn run_key(&mut self, ini: &Path, key: &str, caller: &str) -> Value {
+        let file = self.caller_file(caller);
+        let mut cmd = self.desk.command_for(launcher());
+        cmd.arg("--ini")
+            .arg(ini)
+            .args(["--key", key, "--caller-file"])
+            .arg(&file);
+        launched(cmd.output().unwrap())
+    }
+
     fn event(&mut self, event: &str, caller: &str) -> Value {
         self.run(&hook_value(Path::new(HOOK), event), caller, &[])
     }
@@ -192,13 +203,7 @@ fn the_quoted_ini_form_survives_microsip_reading_it() {
     );
     let mut microsip = MicroSip::new(&desk);
     for (key, caller) in [("cmdIncomingCall", "+4930111"), ("cmdCallEnd", "+4930111")] {
-        let file = microsip.caller_file(caller);
-        let mut cmd = desk.command_for(launcher());
-        cmd.arg("--ini")
-            .arg(&ini)
-            .args(["--key", key, "--caller-file"])
-            .arg(&file);
-        assert_hook_ok(&launched(cmd.output().unwrap()));
+        assert_hook_ok(&microsip.run_key(&ini, key, caller));
     }
     assert_eq!(summary(&desk.calls()), [row("+4930111", "in", "missed")]);
 }
@@ -391,13 +396,7 @@ fn install_writes_hooks_that_microsip_runs() {
         ("cmdCallStart", "\"Front\" 030 & 1"),
         ("cmdCallEnd", "\"Front\" 030 & 1"),
     ] {
-        let file = microsip.caller_file(caller);
-        let mut cmd = desk.command_for(launcher());
-        cmd.arg("--ini")
-            .arg(&ini)
-            .args(["--key", key, "--caller-file"])
-            .arg(&file);
-        assert_hook_ok(&launched(cmd.output().unwrap()));
+        assert_hook_ok(&microsip.run_key(&ini, key, caller));
     }
     assert_eq!(
         summary(&desk.calls()),

@@ -50,6 +50,15 @@ fn value_of(ini: &str, key: &str) -> Option<String> {
     })
 }
 
+/// callhook and callhookw, copied into `dir` as an admin installs them.
+fn install_programs(dir: &Path) {
+    let exe = std::env::consts::EXE_SUFFIX;
+    for name in ["callhook", "callhookw"] {
+        let file = format!("{name}{exe}");
+        std::fs::copy(Path::new(BIN).with_file_name(&file), dir.join(&file)).unwrap();
+    }
+}
+
 fn copy_fixture(desk: &Desk, name: &str) -> PathBuf {
     let ini = desk.path("MicroSIP/microsip.ini");
     std::fs::create_dir_all(ini.parent().unwrap()).unwrap();
@@ -214,13 +223,7 @@ fn legacy_installs_write_one_program_per_event() {
     let dir = desk.path("Program Files/callhook");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = std::env::consts::EXE_SUFFIX;
-    for name in ["callhook", "callhookw"] {
-        std::fs::copy(
-            Path::new(BIN).with_file_name(format!("{name}{exe}")),
-            dir.join(format!("{name}{exe}")),
-        )
-        .unwrap();
-    }
+    install_programs(&dir);
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
     let original = std::fs::read(&ini).unwrap();
     let out = run_copied(desk.command_for(dir.join(format!("callhook{exe}"))).args([
@@ -278,13 +281,7 @@ fn a_path_too_long_for_microsip_is_refused_with_advice() {
         deep = deep.join(name);
     }
     std::fs::create_dir_all(&deep).unwrap();
-    for name in ["callhook", "callhookw"] {
-        std::fs::copy(
-            Path::new(BIN).with_file_name(format!("{name}{exe}")),
-            deep.join(format!("{name}{exe}")),
-        )
-        .unwrap();
-    }
+    install_programs(&deep);
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
     let out = run_copied(desk.command_for(deep.join(format!("callhook{exe}"))).args([
         "install",
