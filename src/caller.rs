@@ -290,6 +290,14 @@ mod tests {
         assert!(caller.text.len() <= MAX_CALLER_BYTES);
         assert_eq!(caller.text.len(), 1024);
         assert!(!Caller::from_text("short").truncated);
+        // 1024 falls inside a character: the cut goes back to its start.
+        for (prefix, emoji) in [("a", "😀"), ("ab", "😀"), ("abc", "😀"), ("a", "€")] {
+            let long = format!("{prefix}{}", emoji.repeat(400));
+            let caller = Caller::from_text(&long);
+            assert!(caller.truncated);
+            assert!(caller.text.len() <= MAX_CALLER_BYTES && caller.text.len() > 1020);
+            assert!(long.starts_with(&caller.text));
+        }
     }
 
     #[cfg(unix)]

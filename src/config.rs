@@ -96,6 +96,51 @@ impl Config {
         }
     }
 
+    /// Reads the config at `path` as far as it can be used: on an error, each top-level
+    /// table that is fine on its own is still taken (so that a typo in a webhook does not send
+    /// the events to another database), the rest are defaults.
+    pub fn load_salvaging(path: &Path) -> (Config, Option<ConfigError>) {
+        let error = match Config::load(path) {
+            Ok(config) => return (config, None),
+            Err(e) => e,
+        };
+        let config = std::fs::read_to_string(path)
+            .ok()
+            .map(|text| Config::salvage(&text))
+            .unwrap_or_default();
+        (config, Some(error))
+    }
+
+    /// The usable top-level tables of a config that has an error.
+    fn salvage(text: &str) -> Config {
+        let mut config = Config::default();
+        let Ok(table) = text.parse::<toml::Table>() else {
+            return config;
+        };
+        for (key, value) in table {
+            let mut alone = toml::Table::new();
+            alone.insert(key.clone(), value);
+            let Ok(part) = toml::Value::Table(alone).try_into::<Config>() else {
+                continue;
+            };
+            if part.validate().is_err() {
+                continue;
+            }
+            match key.as_str() {
+                "database" => config.database = part.database,
+                "calls" => config.calls = part.calls,
+                "numbers" => config.numbers = part.numbers,
+                "webhook" => config.webhooks = part.webhooks,
+                "popup" => config.popup = part.popup,
+                "outbox" => config.outbox = part.outbox,
+                "privacy" => config.privacy = part.privacy,
+                "contacts" => config.contacts = part.contacts,
+                _ => {}
+            }
+        }
+        config
+    }
+
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let error = |span: Option<std::ops::Range<usize>>, key: Option<String>, message: &str| {
             ConfigError {
@@ -156,6 +201,19 @@ impl Config {
                     "popup.opener".into(),
                     "give the program to run, or leave it out".into(),
                 ));
+            }
+            // Windows runs batch files through cmd.exe, which would read the caller's text
+            // in the URL as commands.
+            if let Some(program) = popup.opener.as_ref().and_then(|o| o.first()) {
+                let lower = program.to_ascii_lowercase();
+                if lower.ends_with(".bat") || lower.ends_with(".cmd") {
+                    return Err((
+                        "popup.opener".into(),
+                        format!(
+                            "`{program}` is a batch file, which runs through cmd.exe: name a program (.exe)"
+                        ),
+                    ));
+                }
             }
         }
         if self
@@ -305,6 +363,39 @@ mod tests {
             parse("[calls]\nwindow = 600\n").unwrap().calls.window,
             Duration::from_secs(600)
         );
+    }
+
+    #[test]
+    fn batch_files_cannot_open_popups() {
+        let err = parse(
+            "[popup]\nurl = \"https://crm.example.com/?p={number}\"\nopener = [\"C:\\\\x\\\\open.CMD\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("popup.opener"), "{err}");
+        assert!(err.to_string().contains("cmd.exe"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_config_keeps_its_good_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[database]\npath = \"/data/calls.db\"\n[numbers]\ncountry_code = 49\n\
+             [calls]\nwindow = \"2h\"\n",
+        )
+        .unwrap();
+        let (config, error) = Config::load_salvaging(&path);
+        assert_eq!(error.unwrap().key.as_deref(), Some("numbers.country_code"));
+        assert_eq!(config.database.path, Some(PathBuf::from("/data/calls.db")));
+        assert_eq!(config.calls.window, Duration::from_secs(7200));
+        assert_eq!(config.numbers, NumberPlan::default());
+
+        // A file that is not TOML at all gives the defaults.
+        std::fs::write(&path, "[database\npath = 1").unwrap();
+        let (config, error) = Config::load_salvaging(&path);
+        assert!(error.is_some());
+        assert_eq!(config, Config::default());
     }
 
     #[test]

@@ -22,6 +22,14 @@ pub struct Entry {
     /// The exact caller bytes in hex, when the input was not valid Unicode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_hex: Option<String>,
+    /// The caller text was longer than the 1 KiB kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// The computer and OS user that ran the hook.
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub user: String,
     /// Whether the event reached the database anyway (e.g. stored with a default config).
     pub stored: bool,
     pub error: String,
@@ -102,6 +110,9 @@ mod tests {
             event: "end".into(),
             caller: "x".into(),
             caller_hex: None,
+            truncated: false,
+            host: "desk".into(),
+            user: "reception".into(),
             stored: false,
             error: "e".into(),
         };

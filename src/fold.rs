@@ -208,10 +208,10 @@ impl<'t> Fold<'t> {
         };
         fold.load_calls("number = ?2", params![event.at, event.number])?;
         let around = fold.events_where(
-            "id >= ?1 AND at <= ?2 ORDER BY id",
+            "id >= ?1 AND id < ?2 ORDER BY id",
             params![
                 id_floor(event.at - REPEAT_WINDOW_MS),
-                event.at.saturating_add(window_ms)
+                id_floor(event.at.saturating_add(window_ms).saturating_add(1))
             ],
         )?;
         for (other, call_id) in around {
@@ -348,28 +348,41 @@ impl<'t> Fold<'t> {
     /// The call an event joins, given the calls made by the events before it.
     fn matching_call(&mut self, event: &FoldEvent) -> Result<Option<String>> {
         use EventKind::*;
+        let direction = match event.kind {
+            Ring | Answer | AnswerVideo => Some(Direction::In),
+            Incoming | Outgoing | Start | Busy | End => None,
+        };
+        // An end goes to an open call of its number first: two calls of one number (call
+        // waiting) can end within seconds of each other, and neither is a repeat.
+        if event.kind.is_final()
+            && let Some(id) = self.open_call_of_number(event, direction)
+        {
+            return Ok(Some(id));
+        }
         // The same event with the same caller text seconds after a first one repeats it.
+        if let Some(call_id) = self.repeat_of(event) {
+            return Ok(Some(call_id));
+        }
+        match event.kind {
+            Incoming | Outgoing => Ok(None),
+            Ring => Ok(self.open_call_of_number(event, direction)),
+            _ => match self.open_call_of_number(event, direction) {
+                Some(id) => Ok(Some(id)),
+                None => self.only_open_call(event, direction),
+            },
+        }
+    }
+
+    /// The call of an earlier identical event within [`REPEAT_WINDOW_MS`].
+    fn repeat_of(&self, event: &FoldEvent) -> Option<String> {
         let floor = event.at - REPEAT_WINDOW_MS;
-        let repeat = self
-            .recent
+        self.recent
             .iter()
             .filter(|(e, _)| {
                 e.id < event.id && e.at >= floor && e.kind == event.kind && e.raw == event.raw
             })
-            .max_by(|a, b| a.0.id.cmp(&b.0.id));
-        if let Some((_, call_id)) = repeat {
-            return Ok(Some(call_id.clone()));
-        }
-        let direction = match event.kind {
-            Incoming | Outgoing => return Ok(None),
-            Ring => return Ok(self.open_call_of_number(event, Some(Direction::In))),
-            Answer | AnswerVideo => Some(Direction::In),
-            Start | Busy | End => None,
-        };
-        match self.open_call_of_number(event, direction) {
-            Some(id) => Ok(Some(id)),
-            None => self.only_open_call(event, direction),
-        }
+            .max_by(|a, b| a.0.id.cmp(&b.0.id))
+            .map(|(_, call_id)| call_id.clone())
     }
 
     fn open_calls<'a>(
@@ -387,8 +400,8 @@ impl<'t> Fold<'t> {
         })
     }
 
-    /// The most recent open call of the event's number; an answer prefers one not yet
-    /// answered (call waiting from the same number).
+    /// The most recent open call of the event's number; an answer or a busy prefers one not
+    /// yet answered (call waiting from the same number).
     fn open_call_of_number(
         &self,
         event: &FoldEvent,
@@ -397,7 +410,8 @@ impl<'t> Fold<'t> {
         self.open_calls(event, direction)
             .filter(|call| call.number == event.number)
             .max_by_key(|call| {
-                let preferred = !event.kind.is_answer() || call.answered_at.is_none();
+                let unanswered = event.kind.is_answer() || event.kind == EventKind::Busy;
+                let preferred = !unanswered || call.answered_at.is_none();
                 (preferred, call.started_at, call.id.clone())
             })
             .map(|call| call.id.clone())
@@ -417,11 +431,12 @@ impl<'t> Fold<'t> {
                 .tx
                 .prepare_cached(
                     "SELECT id FROM calls WHERE ended_at IS NULL AND expires_at >= ?1 \
-                     AND (?2 IS NULL OR direction = ?2) LIMIT 2",
+                     AND (?2 IS NULL OR direction = ?2) AND id < ?3 LIMIT 2",
                 )?
-                .query_map(params![event.at, direction.map(Direction::as_str)], |row| {
-                    row.get(0)
-                })?
+                .query_map(
+                    params![event.at, direction.map(Direction::as_str), event.id],
+                    |row| row.get(0),
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             let mut open = open.into_iter();
             return match (open.next(), open.next()) {
@@ -768,6 +783,63 @@ mod tests {
             [("7".into(), Direction::In, Status::Answered)]
         );
         assert_eq!(calls[0].ended_at, Some(T0 + 9000));
+    }
+
+    #[test]
+    fn call_waiting_from_one_number() {
+        // Two calls from the same number, both answered, ending within a second of each other.
+        let events = [
+            ev(0.0, Incoming, "44"),
+            ev(1.0, Answer, "44"),
+            ev(1.1, Start, "44"),
+            ev(5.0, Incoming, "44"),
+            ev(6.0, Answer, "44"),
+            ev(6.1, Start, "44"),
+            ev(20.0, End, "44"),
+            ev(20.5, End, "44"),
+        ];
+        let calls = fold(&events);
+        assert_eq!(calls.len(), 2);
+        for call in &calls {
+            assert_eq!(call.status, Status::Answered, "{call:?}");
+            assert!(call.ended_at.is_some(), "{call:?}");
+        }
+        assert_eq!(calls[0].answered_at, Some(T0 + 1000));
+        assert_eq!(calls[1].answered_at, Some(T0 + 6000));
+        let mut reversed = events.to_vec();
+        reversed.reverse();
+        assert_eq!(fold(&reversed), calls);
+
+        // A declined second call (busy) leaves the answered first one open.
+        let calls = fold(&[
+            ev(0.0, Incoming, "44"),
+            ev(1.0, Answer, "44"),
+            ev(5.0, Incoming, "44"),
+            ev(6.0, Busy, "44"),
+        ]);
+        assert_eq!(
+            summary(&calls),
+            [
+                ("44".into(), Direction::In, Status::InProgress),
+                ("44".into(), Direction::In, Status::Busy),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replayed_old_end_does_not_join_a_later_call() {
+        let mut log = Log::new();
+        log.record(&ev(100.0, Incoming, "1"));
+        // An end from before that call, of another number, stored afterwards (a replay).
+        log.record(&ev(10.0, End, "2"));
+        let calls = log.calls();
+        assert_eq!(
+            summary(&calls),
+            [
+                ("2".into(), Direction::Out, Status::NoAnswer),
+                ("1".into(), Direction::In, Status::InProgress),
+            ]
+        );
     }
 
     #[test]

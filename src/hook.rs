@@ -4,13 +4,18 @@
 //! browser). It never blocks MicroSIP for long: on any failure it gives up within a second,
 //! after writing the event to the fallback log.
 
+use std::io::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::TransactionBehavior;
 
 use crate::call::rfc3339;
+use crate::caller::Caller;
 use crate::contacts;
 use crate::db;
 use crate::fallback;
@@ -18,7 +23,7 @@ use crate::fold::{self, NewEvent};
 use crate::invocation::HookArgs;
 use crate::lock;
 use crate::outbox;
-use crate::paths::Locations;
+use crate::paths::{self, Locations};
 use crate::worker;
 
 /// Exit codes of `callhook event`.
@@ -26,28 +31,100 @@ pub const EXIT_NOT_STORED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONFIG: u8 = 3;
 
-/// The whole run, failures included, stays under a second.
+/// Waiting for other writers stops here: the run, failures included, stays under a second.
 const BUDGET: Duration = Duration::from_millis(900);
+/// Whatever else holds the hook up (a slow disk, a huge contacts file), it gives up here.
+const WATCHDOG: Duration = Duration::from_millis(950);
 
-pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
-    let at = args.time.unwrap_or(started_ms);
-    let locations = Locations::resolve(args.config.clone(), args.db.clone());
-    let db_path = locations.as_ref().ok().map(|l| l.db.as_path());
-    let fail = |code: u8, error: String, stored: bool| {
+/// Whether the run has come to its end (stored, or failed and logged); the watchdog only acts
+/// while it has not.
+static SETTLED: Mutex<bool> = Mutex::new(false);
+/// The database the run writes to, once the config has named it (the watchdog's fallback log
+/// goes beside it).
+static DATABASE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// What the fallback log needs to keep an event that was not stored.
+#[derive(Clone)]
+struct Report {
+    db: Option<PathBuf>,
+    at: i64,
+    event: String,
+    caller: Caller,
+    host: String,
+    user: String,
+}
+
+impl Report {
+    /// Appends the event to the fallback log and says so on stderr.
+    fn log(&self, error: &str, stored: bool) {
         let entry = fallback::Entry {
-            time: rfc3339(at),
-            at,
-            event: args.event_text.clone(),
-            caller: args.caller.text.clone(),
-            caller_hex: args.caller.bytes.as_deref().map(fallback::hex),
+            time: rfc3339(self.at),
+            at: self.at,
+            event: self.event.clone(),
+            caller: self.caller.text.clone(),
+            caller_hex: self.caller.bytes.as_deref().map(fallback::hex),
+            truncated: self.caller.truncated,
+            host: self.host.clone(),
+            user: self.user.clone(),
             stored,
-            error: error.clone(),
+            error: error.to_string(),
         };
-        let written = fallback::append(db_path, &entry);
+        let written = fallback::append(self.db.as_deref(), &entry);
         let place = written.map_or("nowhere (the fallback log is not writable)".into(), |p| {
             p.display().to_string()
         });
-        eprintln!("callhook: {error}\ncallhook: event logged to {place}");
+        // Not eprintln!: a hook must not panic on a closed stderr.
+        let _ = writeln!(
+            std::io::stderr(),
+            "callhook: {error}\ncallhook: event logged to {place}"
+        );
+    }
+}
+
+/// Marks the run as ended, so that the watchdog leaves it alone.
+fn settle() {
+    *SETTLED.lock().unwrap_or_else(|e| e.into_inner()) = true;
+}
+
+/// Logs the event and exits if the run has not ended by `deadline`.
+fn watchdog(report: Report, deadline: Instant) {
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        let settled = SETTLED.lock().unwrap_or_else(|e| e.into_inner());
+        if !*settled {
+            let mut report = report;
+            if let Some(db) = DATABASE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                report.db = Some(db);
+            }
+            let waited = WATCHDOG.as_millis();
+            report.log(&format!("gave up after {waited} ms (not stored)"), false);
+            // Exiting mid-transaction is safe: SQLite rolls an uncommitted one back.
+            std::process::exit(EXIT_NOT_STORED.into());
+        }
+    });
+}
+
+pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
+    let at = args.time.unwrap_or(started_ms);
+    let mut report = Report {
+        // Until the config is read (which may be what hangs), the database it would name is
+        // not known: the options' or the default one stands in.
+        db: paths::provisional_db(args.db.clone()),
+        at,
+        event: args.event_text.clone(),
+        caller: args.caller.clone(),
+        host: host_name(),
+        user: user_name(),
+    };
+    watchdog(report.clone(), started + WATCHDOG);
+    let locations = Locations::resolve(args.config.clone(), args.db.clone());
+    if let Ok(locations) = &locations {
+        report.db = Some(locations.db.clone());
+        *DATABASE.lock().unwrap_or_else(|e| e.into_inner()) = report.db.clone();
+    }
+    let fail = |code: u8, error: String, stored: bool| {
+        settle();
+        report.log(&error, stored);
         ExitCode::from(code)
     };
 
@@ -66,12 +143,25 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
         args.caller.clone(),
         config.numbers.number(&args.caller.text),
     );
-    event.host = host_name();
-    event.os_user = user_name();
+    event.host = report.host.clone();
+    event.os_user = report.user.clone();
     event.config_error = locations.config_error.as_ref().map(|e| e.to_string());
 
-    match store(locations, &event, started + BUDGET) {
+    // A bug must not cost the event either: a panic is logged like any other failure.
+    let stored = catch_unwind(AssertUnwindSafe(|| {
+        store(locations, &event, started + BUDGET)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(anyhow::anyhow!("internal error: {what}"))
+    });
+    match stored {
         Ok(worker_needed) => {
+            settle();
             if worker_needed {
                 // Deliveries stay queued if this fails: the next event starts a worker.
                 let _ = worker::spawn(locations);
@@ -80,7 +170,7 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
                 None => ExitCode::SUCCESS,
                 Some(e) => fail(
                     EXIT_CONFIG,
-                    format!("stored with the default config: {e}"),
+                    format!("stored without the config's broken parts: {e}"),
                     true,
                 ),
             }

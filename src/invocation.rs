@@ -50,20 +50,18 @@ pub fn classify(args: &[OsString], raw_rest: impl Fn(usize) -> Option<Caller>) -
     let mut db = None;
     let mut i = 1;
     loop {
-        let Some(arg) = args.get(i).and_then(|a| a.to_str()) else {
-            return Invocation::Admin;
-        };
-        if arg == "event" {
+        let arg = args.get(i).and_then(|a| a.to_str());
+        if arg == Some("event") {
             break;
         }
-        let slot = match option_name(arg) {
+        let slot = match arg.and_then(option_name) {
             Some("--config") => &mut config,
             Some("--db") => &mut db,
-            _ => return Invocation::Admin,
+            _ => return misused(args, i),
         };
         match option_value(args, &mut i) {
             Some(value) => *slot = Some(value),
-            None => return Invocation::Admin,
+            None => return misused(args, i),
         }
     }
     i += 1;
@@ -78,7 +76,10 @@ pub fn classify(args: &[OsString], raw_rest: impl Fn(usize) -> Option<Caller>) -
                     Ok(t) => time = Some(t),
                     Err(e) => bad_time = Some(e),
                 },
-                None => return Invocation::Admin,
+                None => {
+                    bad_time = Some("--time needs a value".into());
+                    i += 1;
+                }
             },
             _ => break,
         }
@@ -106,6 +107,34 @@ pub fn classify(args: &[OsString], raw_rest: impl Fn(usize) -> Option<Caller>) -
         config,
         db,
         time,
+    })
+}
+
+/// A command line that the global options cannot be read from: an admin's typo, for clap to
+/// explain, unless it is a hook's (it has `event` further on), which must reach the fallback
+/// log like any other hook that cannot store its event.
+fn misused(args: &[OsString], at: usize) -> Invocation {
+    let Some(event) = args.iter().skip(at).position(|a| a == "event") else {
+        return Invocation::Admin;
+    };
+    let bad = args
+        .get(at)
+        .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
+    let rest = at + event + 1;
+    let event_text = args.get(rest).map(|a| a.to_string_lossy().into_owned());
+    let mut caller_at = rest + 1;
+    if args.get(caller_at).is_some_and(|a| a == "--") {
+        caller_at += 1;
+    }
+    Invocation::Hook(HookArgs {
+        event: Err(format!(
+            "cannot read `{bad}` before `event`: only --config PATH and --db PATH go there"
+        )),
+        event_text: event_text.unwrap_or_default(),
+        caller: Caller::from_args(args.get(caller_at..).unwrap_or(&[])),
+        config: None,
+        db: None,
+        time: None,
     })
 }
 
@@ -241,7 +270,22 @@ mod tests {
         assert!(is_admin(&["callhook", "--help"]));
         assert!(is_admin(&["callhook", "event", "--help"]));
         assert!(is_admin(&["callhook", "--db"]));
-        assert!(is_admin(&["callhook", "--verbose", "event", "end"]));
+        assert!(is_admin(&["callhook", "--verbose", "calls"]));
+    }
+
+    #[test]
+    fn a_misread_hook_line_is_still_a_hook() {
+        let h = hook(&["callhook", "--verbose", "event", "end", "--", "1", "&", "2"]);
+        assert!(h.event.unwrap_err().contains("`--verbose`"));
+        assert_eq!(
+            (h.event_text.as_str(), h.caller.text.as_str()),
+            ("end", "1 & 2")
+        );
+        let h = hook(&["callhook", "event", "--time"]);
+        assert!(h.event.unwrap_err().contains("--time"));
+        let h = hook(&["callhook", "--db", "x", "--cfg", "y", "event", "ring", "7"]);
+        assert!(h.event.is_err());
+        assert_eq!(h.caller.text, "7");
     }
 
     #[test]

@@ -157,19 +157,18 @@ pub fn enqueue(
         let message_id = message_id(&event.id);
         for webhook in wanted {
             // An endpoint that answered 410 Gone gets nothing more until an admin retries.
-            let last: Option<String> = tx
+            let stopped = tx
                 .prepare_cached(
-                    "SELECT status FROM outbox WHERE target = ?1 ORDER BY id DESC LIMIT 1",
+                    "SELECT 1 FROM outbox WHERE kind = 'webhook' AND target = ?1 \
+                     AND status = 'stopped' LIMIT 1",
                 )?
-                .query_row([webhook.key()], |row| row.get(0))
-                .optional()?;
-            let stopped = last.as_deref() == Some("stopped");
+                .exists([webhook.key()])?;
             // Behind a delivery that waits for a retry, a new one waits too: an endpoint gets
             // its events in order.
             let after: Option<i64> = tx
                 .prepare_cached(
-                    "SELECT next_at FROM outbox WHERE status = 'pending' AND target = ?1 \
-                     ORDER BY event_id LIMIT 1",
+                    "SELECT next_at FROM outbox WHERE status = 'pending' AND kind = 'webhook' \
+                     AND target = ?1 ORDER BY event_id LIMIT 1",
                 )?
                 .query_row([webhook.key()], |row| row.get(0))
                 .optional()?;
@@ -223,28 +222,33 @@ pub const GONE: &str = "the endpoint answered 410 Gone: its deliveries are stopp
 
 /// Whether a worker should start: a lane has deliveries due and no live worker.
 pub fn worker_needed(conn: &Connection, now: i64) -> Result<bool> {
+    for lane in Lane::ALL {
+        if due(conn, lane, now)? && lease_holder(conn, lane, now)?.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The condition on an outbox row `o` that it may go next: any popup, and of the webhooks
+/// only the first pending one of its endpoint (an endpoint gets its events in order).
+pub const SENDABLE: &str = "(o.kind = 'popup' OR o.event_id = (SELECT min(h.event_id) \
+    FROM outbox h WHERE h.status = 'pending' AND h.kind = 'webhook' AND h.target = o.target))";
+
+/// When the lane's next delivery may go: `None` when nothing of it is pending.
+pub fn next_due(conn: &Connection, lane: Lane) -> Result<Option<i64>> {
+    let sql = format!(
+        "SELECT min(o.next_at) FROM outbox o WHERE o.status = 'pending' AND o.kind = ?1 \
+         AND {SENDABLE}"
+    );
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM (SELECT 'popup' AS lane UNION ALL SELECT 'webhook') \
-             WHERE EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND kind = lane \
-                           AND next_at <= ?1) \
-             AND NOT EXISTS (SELECT 1 FROM worker_leases l WHERE l.lane = lane \
-                             AND expires_at > ?1)",
-        )?
-        .query_row([now], |_| Ok(()))
-        .optional()?
-        .is_some())
+        .prepare_cached(&sql)?
+        .query_row([lane.as_str()], |row| row.get(0))?)
 }
 
 /// Whether deliveries of the lane are due.
 pub fn due(conn: &Connection, lane: Lane, now: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = ?1 AND next_at <= ?2 LIMIT 1",
-        )?
-        .query_row(params![lane.as_str(), now], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(next_due(conn, lane)?.is_some_and(|at| at <= now))
 }
 
 /// The live holder of a lane's lease.

@@ -64,12 +64,21 @@ pub fn full_program() -> Result<PathBuf> {
     Ok(full)
 }
 
+/// The database named by `--db` or `CALLHOOK_DB`, else the default one: where a run's
+/// fallback log goes before its config has been read.
+pub fn provisional_db(db: Option<OsString>) -> Option<PathBuf> {
+    db.or_else(|| non_empty_env("CALLHOOK_DB"))
+        .map(PathBuf::from)
+        .or_else(default_db)
+}
+
 /// The config and database a command works on, from options, environment, config and defaults.
 #[derive(Debug)]
 pub struct Locations {
     pub config_path: PathBuf,
     pub config: Config,
-    /// Set when the config file exists but could not be used; the defaults are in `config`.
+    /// Set when the config file exists but could not be used; `config` then holds its usable
+    /// tables and defaults for the rest.
     pub config_error: Option<ConfigError>,
     pub db: PathBuf,
 }
@@ -84,10 +93,7 @@ impl Locations {
                 "cannot find the user's config directory; pass --config or set CALLHOOK_CONFIG",
             )?,
         };
-        let (config, config_error) = match Config::load(&config_path) {
-            Ok(config) => (config, None),
-            Err(e) => (Config::default(), Some(e)),
-        };
+        let (config, config_error) = Config::load_salvaging(&config_path);
         let db = match db.or_else(|| non_empty_env("CALLHOOK_DB")) {
             Some(path) => PathBuf::from(path),
             None => match &config.database.path {

@@ -55,6 +55,19 @@ impl WebhookConfig {
             if name.is_empty() || !name.chars().all(token) {
                 return Err(format!("`{name}` is not a header name"));
             }
+            // callhook sets these itself; a second copy would confuse receivers.
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("webhook-")
+                || [
+                    "content-type",
+                    "content-length",
+                    "host",
+                    "transfer-encoding",
+                ]
+                .contains(&lower.as_str())
+            {
+                return Err(format!("`{name}` is set by callhook and cannot be changed"));
+            }
             if value.chars().any(|c| c.is_control() && c != '\t') {
                 return Err(format!("the value of `{name}` has control characters"));
             }
@@ -284,15 +297,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// `Retry-After`: seconds, or an HTTP date.
+/// The longest wait a `Retry-After` can ask for; the retry schedule goes no further either.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After`: seconds, or an HTTP date; at most [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(Duration::from_millis(wait.max(0) as u64))
+    let wait = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+        let ms = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+        Duration::from_millis(ms.max(0) as u64)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -341,6 +359,12 @@ mod tests {
             .headers
             .insert("X".into(), "a\r\nInjected: 1".into());
         assert!(webhook.validate_headers().is_err());
+        for own in ["Content-Type", "webhook-signature", "Webhook-Id", "host"] {
+            webhook.headers.clear();
+            webhook.headers.insert(own.into(), "v".into());
+            let err = webhook.validate_headers().unwrap_err();
+            assert!(err.contains("set by callhook"), "{own}: {err}");
+        }
     }
 
     #[test]
@@ -357,6 +381,11 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("99999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::webhook::{self, Outcome};
 
 /// How long a popup worker's lease lasts between renewals.
 const POPUP_LEASE_MS: i64 = 30_000;
-/// A webhook worker's lease covers the request's timeout and this much more.
-const LEASE_MARGIN_MS: i64 = 3_000;
+/// A webhook worker's lease covers the request's timeout and this much more: enough to
+/// record the result even when it has to wait for the database's busy timeout.
+const LEASE_MARGIN_MS: i64 = db::ADMIN_BUSY_TIMEOUT.as_millis() as i64 + 5_000;
 /// While waiting for a retry, the worker renews its lease this often.
 const IDLE_TICK: Duration = Duration::from_millis(1_000);
 
@@ -142,8 +143,18 @@ impl Worker<'_> {
             if self.holds(Lane::Popup) {
                 self.popups()?;
             }
-            if self.holds(Lane::Webhook) && self.webhook()? {
-                continue;
+            if self.holds(Lane::Webhook) {
+                // A webhook can take its whole timeout: give the popup lane up first, so that
+                // a popup queued meanwhile gets a worker of its own instead of waiting.
+                if self.holds(Lane::Popup) {
+                    if !outbox::release_if_idle(&mut self.conn, Lane::Popup, &self.holder)? {
+                        continue;
+                    }
+                    self.lanes.retain(|&l| l != Lane::Popup);
+                }
+                if self.webhook()? {
+                    continue;
+                }
             }
             self.idle()?;
         }
@@ -213,9 +224,9 @@ impl Worker<'_> {
         let now = now_ms();
         let sql = format!(
             "SELECT {} FROM outbox o WHERE status = 'pending' AND kind = 'webhook' \
-             AND next_at <= ?1 AND event_id = (SELECT min(event_id) FROM outbox \
-             WHERE status = 'pending' AND target = o.target) ORDER BY event_id, id LIMIT 1",
-            Delivery::COLUMNS
+             AND next_at <= ?1 AND {} ORDER BY event_id, id LIMIT 1",
+            Delivery::COLUMNS,
+            outbox::SENDABLE
         );
         let Some(delivery) = self
             .conn
@@ -266,7 +277,8 @@ impl Worker<'_> {
                 let error = outbox::GONE;
                 self.conn.execute(
                     "UPDATE outbox SET status = 'stopped', last_status = 410, last_error = ?2, \
-                     attempts = attempts + (id = ?3) WHERE status = 'pending' AND target = ?1",
+                     attempts = attempts + (id = ?3) \
+                     WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
                     params![delivery.target, error, delivery.id],
                 )?;
                 self.summary.failed += 1;
@@ -279,7 +291,8 @@ impl Worker<'_> {
                 let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 match outbox::next_attempt(&self.config.outbox, attempts, now, seed) {
                     Some(next) => {
-                        let next = next.max(now + retry_after.map_or(0, |d| d.as_millis() as i64));
+                        let asked = retry_after.map_or(0, |d| d.as_millis() as i64);
+                        let next = next.max(now.saturating_add(asked));
                         self.conn.execute(
                             "UPDATE outbox SET attempts = ?2, next_at = ?3, last_status = ?4, \
                              last_error = ?5 WHERE id = ?1",
@@ -288,7 +301,7 @@ impl Worker<'_> {
                         // The rest of the endpoint's queue waits behind it, in order.
                         self.conn.execute(
                             "UPDATE outbox SET next_at = max(next_at, ?2) \
-                             WHERE status = 'pending' AND target = ?1",
+                             WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
                             params![delivery.target, next],
                         )?;
                         self.summary.retrying += 1;
@@ -311,7 +324,8 @@ impl Worker<'_> {
     /// The endpoint's queue has no head waiting any more: the next may go from `at` on.
     fn queue_from(&self, target: &str, at: i64) -> Result<()> {
         self.conn.execute(
-            "UPDATE outbox SET next_at = min(next_at, ?2) WHERE status = 'pending' AND target = ?1",
+            "UPDATE outbox SET next_at = min(next_at, ?2) \
+             WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
             params![target, at],
         )?;
         Ok(())
@@ -338,11 +352,7 @@ impl Worker<'_> {
         let now = now_ms();
         let stay = self.config.outbox.stay.as_millis() as i64;
         for lane in self.lanes.clone() {
-            let next: Option<i64> = self.conn.query_row(
-                "SELECT min(next_at) FROM outbox WHERE status = 'pending' AND kind = ?1",
-                [lane.as_str()],
-                |row| row.get(0),
-            )?;
+            let next = outbox::next_due(&self.conn, lane)?;
             let soon = lane == Lane::Webhook && next.is_some_and(|t| t - now <= stay);
             if !soon && outbox::release_if_idle(&mut self.conn, lane, &self.holder)? {
                 self.lanes.retain(|&l| l != lane);
@@ -350,11 +360,7 @@ impl Worker<'_> {
         }
         if self.holds(Lane::Webhook) {
             // Until the next retry is due, renewing the lease meanwhile.
-            let next: Option<i64> = self.conn.query_row(
-                "SELECT min(next_at) FROM outbox WHERE status = 'pending' AND kind = 'webhook'",
-                [],
-                |row| row.get(0),
-            )?;
+            let next = outbox::next_due(&self.conn, Lane::Webhook)?;
             let wait = next.map_or(IDLE_TICK.as_millis() as i64, |t| t - now_ms());
             sleep(Duration::from_millis(
                 wait.clamp(10, IDLE_TICK.as_millis() as i64) as u64,

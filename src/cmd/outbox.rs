@@ -139,15 +139,23 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
         )?
     } else {
         let placeholders = vec!["?"; ids.len()].join(", ");
+        let found: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM outbox WHERE id IN ({placeholders})"),
+            params_from_iter(ids),
+            |row| row.get(0),
+        )?;
+        if found < ids.len() as i64 {
+            bail!("only {found} of the {} deliveries exist", ids.len());
+        }
+        // A stopped endpoint (410) resumes as a whole: its stopped deliveries go again, in
+        // order, and new events are sent to it again.
         let sql = format!(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_at = {now} \
-             WHERE id IN ({placeholders})"
+             WHERE id IN ({placeholders}) OR (status = 'stopped' AND kind = 'webhook' \
+             AND target IN (SELECT target FROM outbox WHERE kind = 'webhook' \
+                            AND status = 'stopped' AND id IN ({placeholders})))"
         );
-        let changed = conn.execute(&sql, params_from_iter(ids))?;
-        if changed < ids.len() {
-            bail!("only {changed} of the {} deliveries exist", ids.len());
-        }
-        changed
+        conn.execute(&sql, params_from_iter(ids.iter().chain(ids)))?
     };
     println!("Queued {changed} deliveries again.");
     if changed > 0 {

@@ -53,7 +53,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             present += 1;
             continue;
         }
-        let caller = match entry.caller_hex.as_deref().and_then(fallback::unhex) {
+        let mut caller = match entry.caller_hex.as_deref().and_then(fallback::unhex) {
             Some(bytes) => Caller {
                 text: entry.caller.clone(),
                 bytes: Some(bytes),
@@ -61,12 +61,12 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             },
             None => Caller::from_text(&entry.caller),
         };
+        caller.truncated |= entry.truncated;
         let number = config.numbers.number(&caller.text);
-        fold::record(
-            &tx,
-            &NewEvent::new(entry.at, kind, caller, number),
-            window_ms,
-        )?;
+        let mut event = NewEvent::new(entry.at, kind, caller, number);
+        event.host = entry.host;
+        event.os_user = entry.user;
+        fold::record(&tx, &event, window_ms)?;
         stored += 1;
     }
     tx.commit()?;

@@ -7,25 +7,45 @@ use crate::support::*;
 /// How many hook processes run at once.
 const PROCESSES: usize = 200;
 
-#[test]
-fn concurrent_hooks_lose_nothing_and_fold_right() {
-    // A fresh database: the first opens race to create the schema too.
-    let desk = Desk::new();
-    let calls = PROCESSES / 4;
+/// Overlapping calls as several lines of a busy desk make them: 44 callers, half answered,
+/// and 8 of them calling a second time while their first call is still on (call waiting).
+fn busy_day() -> Vec<(i64, &'static str, String)> {
     let mut plan = Vec::new();
-    for i in 0..calls {
+    for i in 0..44 {
         let number = format!("+1555000{i:04}");
         let t = T0 + i as i64 * 1500; // calls overlap: each lasts 20 s
-        let answered = i % 2 == 0;
         plan.push((t, "incoming", number.clone()));
         plan.push((t + 300, "ring", number.clone()));
-        if answered {
-            plan.push((t + 5_000, "answer", number.clone()));
-        } else {
-            plan.push((t + 5_000, "ring", number.clone()));
-        }
+        let second = if i % 2 == 0 { "answer" } else { "ring" };
+        plan.push((t + 5_000, second, number.clone()));
         plan.push((t + 20_000, "end", number.clone()));
+        if i % 5 == 0 && i < 40 {
+            // The same caller again on the second line, given up after 6 s.
+            plan.push((t + 8_000, "incoming", number.clone()));
+            plan.push((t + 8_200, "ring", number.clone()));
+            plan.push((t + 14_000, "end", number.clone()));
+        }
     }
+    plan
+}
+
+/// Every call field but the id (ids hold random bits).
+fn without_ids(calls: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    calls
+        .into_iter()
+        .map(|mut c| {
+            c.as_object_mut().unwrap().remove("id");
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_hooks_lose_nothing_and_fold_right() {
+    let plan = busy_day();
+    assert_eq!(plan.len(), PROCESSES);
+    // A fresh database: the first opens race to create the schema too.
+    let desk = Desk::new();
     // Started in an order unrelated to event time, all at once.
     let mut order: Vec<usize> = (0..plan.len()).collect();
     order.sort_by_key(|&i| (i * 7919) % plan.len());
@@ -48,21 +68,32 @@ fn concurrent_hooks_lose_nothing_and_fold_right() {
     assert!(!desk.fallback_log().exists());
     assert_eq!(desk.events().len(), PROCESSES);
 
-    let by_number: BTreeMap<String, String> = desk
-        .calls()
-        .iter()
-        .map(|c| {
-            (
-                str_field(c, "number").to_string(),
-                str_field(c, "status").to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(desk.calls().len(), calls, "one call per caller");
-    for i in 0..calls {
-        let want = if i % 2 == 0 { "answered" } else { "missed" };
-        assert_eq!(by_number[&format!("+1555000{i:04}")], want, "call {i}");
+    let calls = desk.calls();
+    assert_eq!(calls.len(), 52, "one call per call, the waiting ones too");
+    let mut by_number: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for call in &calls {
+        by_number
+            .entry(str_field(call, "number").to_string())
+            .or_default()
+            .push(str_field(call, "status").to_string());
     }
+    for i in 0..44 {
+        let first = if i % 2 == 0 { "answered" } else { "missed" };
+        let mut want = vec![first];
+        if i % 5 == 0 && i < 40 {
+            want.push("missed");
+        }
+        assert_eq!(by_number[&format!("+1555000{i:04}")], want, "caller {i}");
+    }
+
+    // The same as the events one at a time, in time order: times and durations included.
+    let one_by_one = Desk::new();
+    let mut sorted = plan.clone();
+    sorted.sort();
+    for (at, event, number) in &sorted {
+        assert_stored(&one_by_one.event_at(*at, event, number));
+    }
+    assert_eq!(without_ids(calls), without_ids(one_by_one.calls()));
 }
 
 #[test]

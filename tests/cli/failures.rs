@@ -93,27 +93,141 @@ fn an_unwritable_database_directory_falls_back_to_the_temp_directory() {
     );
 }
 
+/// Makes a directory unwritable even for root (whose rights ignore permission bits): with
+/// the immutable attribute. Returns a function that undoes it.
+#[cfg(unix)]
+fn make_read_only(dir: &std::path::Path) -> impl FnOnce() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .expect("chattr (e2fsprogs) is needed to make a directory read-only for root");
+        assert!(status.success(), "chattr +i {} failed", dir.display());
+    } else {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let dir = dir.to_path_buf();
+    move || {
+        if root {
+            std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&dir)
+                .status()
+                .unwrap();
+        } else {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_read_only_database_directory_is_reported() {
-    use std::os::unix::fs::PermissionsExt;
     let desk = Desk::new();
     assert_stored(&desk.event("incoming", "1"));
-    let dir = desk.db.parent().unwrap();
-    std::fs::set_permissions(&desk.db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let out = desk.event("end", "1");
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&desk.db, std::fs::Permissions::from_mode(0o644)).unwrap();
-    // Root may write anyway; either way nothing is lost.
-    if out.status.success() {
-        assert_eq!(desk.events().len(), 2);
-    } else {
-        assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
-        let logs = [desk.fallback_log(), desk.path("tmp/callhook-fallback.log")];
-        let lines: usize = logs.iter().map(|l| desk.fallback_lines(l).len()).sum();
-        assert_eq!(lines, 1);
-    }
+    let undo = make_read_only(desk.db.parent().unwrap());
+    let started = Instant::now();
+    let out = desk.event("end", "1 & x");
+    let waited = started.elapsed();
+    undo();
+    assert!(waited < HANG, "waited {waited:?}");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    // Nothing could be written beside the database: the line went to the temp directory.
+    assert!(!desk.fallback_log().exists());
+    let lines = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
+        (Some("end"), Some("1 & x"))
+    );
+    assert_eq!(desk.events().len(), 1);
+
+    // Once the directory is writable again, replay stores it.
+    let log = desk.path("tmp/callhook-fallback.log");
+    let report = desk.run(&["replay", "--log", log.to_str().unwrap()]);
+    assert!(report.contains("1 stored"), "{report}");
+    assert_eq!(summary(&desk.calls()), [row("1", "in", "missed")]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hook_that_hangs_gives_up_within_a_second() {
+    // A config "file" that never finishes reading (a FIFO nobody writes to): only the
+    // watchdog can end this run.
+    let desk = Desk::new();
+    let fifo = desk.path("config/config.toml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = desk.event("incoming", "+4930 555");
+    let waited = started.elapsed();
+    assert!(waited < HANG, "waited {waited:?}");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1, "{:?}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines[0]["caller"], "+4930 555");
+    assert_eq!(lines[0]["user"], "reception");
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn a_bad_config_keeps_its_database() {
+    // A typo in the webhook must not send the events to another database.
+    let desk = Desk::new();
+    let db = desk.path("data/elsewhere/calls.db");
+    let desk = desk.with_config(&format!(
+        "[database]\npath = {}\n\n[[webhook]]\nurl = \"not a url\"\n",
+        toml_str(db.to_str().unwrap())
+    ));
+    let out = desk
+        .bare_command()
+        .env("CALLHOOK_CONFIG", &desk.config)
+        .args(["event", "incoming", "--", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(callhook::EXIT_CONFIG as i32));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM events WHERE caller = '5'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, 1);
+    let log = db.parent().unwrap().join("callhook-fallback.log");
+    let lines = desk.fallback_lines(&log);
+    assert_eq!((lines.len(), &lines[0]["stored"]), (1, &true.into()));
+}
+
+#[test]
+fn a_misread_hook_line_is_logged() {
+    // An option before `event` that callhook does not know: the hook line in microsip.ini
+    // is wrong, and the event must still not be lost.
+    let desk = Desk::new();
+    let mut cmd = desk.command();
+    cmd.args(["--verbose", "event", "end", "--"]);
+    caller_arg(&mut cmd, "1 & x");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
+    let lines = desk.fallback_lines(&desk.fallback_log());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
+        (Some("end"), Some("1 & x"))
+    );
+    assert!(lines[0]["error"].as_str().unwrap().contains("--verbose"));
 }
 
 #[test]

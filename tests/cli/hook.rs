@@ -65,6 +65,17 @@ fn long_callers_are_cut_at_one_kibibyte() {
 }
 
 #[test]
+fn long_callers_are_cut_between_characters() {
+    let desk = Desk::new();
+    let long = format!("x{}", "😀\u{202e}".repeat(2000));
+    assert_stored(&desk.event("incoming", &long));
+    let (_, text, _, truncated) = desk.events().remove(0);
+    assert!(truncated);
+    assert!(text.len() <= 1024 && text.len() > 1016, "{}", text.len());
+    assert!(long.starts_with(&text));
+}
+
+#[test]
 fn numbers_are_normalized_with_the_configured_plan() {
     let desk = Desk::new().with_config("[numbers]\ncountry_code = \"49\"\n");
     for caller in [

@@ -93,24 +93,20 @@ impl Desk {
 
     /// `callhook event <event> -- <caller>` with the caller text as MicroSIP passes it.
     pub fn event(&self, event: &str, caller: &str) -> Output {
-        self.event_command(&[], event, caller).output().unwrap()
+        output(&mut self.event_command(&[], event, caller))
     }
 
     /// The same with `--time` set (Unix milliseconds).
     pub fn event_at(&self, at: i64, event: &str, caller: &str) -> Output {
         let time = at.to_string();
-        self.event_command(&["--time", &time], event, caller)
-            .output()
-            .unwrap()
+        output(&mut self.event_command(&["--time", &time], event, caller))
     }
 
     pub fn spawn_event_at(&self, at: i64, event: &str, caller: &str) -> Child {
         let time = at.to_string();
-        self.event_command(&["--time", &time], event, caller)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        let mut cmd = self.event_command(&["--time", &time], event, caller);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        retry_start(|| cmd.spawn())
     }
 
     pub fn event_command(&self, options: &[&str], event: &str, caller: &str) -> Command {
@@ -122,7 +118,7 @@ impl Desk {
 
     /// Runs an admin command and returns its stdout; it must succeed.
     pub fn run(&self, args: &[&str]) -> String {
-        let out = self.command().args(args).output().unwrap();
+        let out = output(self.command().args(args));
         assert_success(&out, &format!("callhook {args:?}"));
         String::from_utf8(out.stdout).unwrap()
     }
@@ -265,15 +261,23 @@ impl Desk {
     }
 }
 
-/// Runs a command whose program the test has just copied. On Linux, another test thread that
-/// forks meanwhile can briefly hold the copy open for writing, and exec then fails with "text
-/// file busy": try again for a moment.
-pub fn run_copied(cmd: &mut Command) -> Output {
+/// Runs a command to its end; see [`retry_start`].
+pub fn output(cmd: &mut Command) -> Output {
+    retry_start(|| cmd.output())
+}
+
+/// Starts a process, trying again for a moment when the OS fails to start it for reasons of
+/// its own: on Linux, another test thread that forks meanwhile can briefly hold a just-copied
+/// program open for writing ("text file busy"); under wine, process creation fails now and
+/// then with "internal error" (1359) when many tests start processes at once. The process
+/// never ran in either case, so trying again changes nothing the test looks at.
+pub fn retry_start<T>(mut start: impl FnMut() -> std::io::Result<T>) -> T {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match cmd.output() {
+        match start() {
             Err(e)
-                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                if (e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    || e.raw_os_error() == Some(1359) && cfg!(windows))
                     && std::time::Instant::now() < until =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -281,6 +285,11 @@ pub fn run_copied(cmd: &mut Command) -> Output {
             result => return result.unwrap(),
         }
     }
+}
+
+/// Runs a command whose program the test has just copied.
+pub fn run_copied(cmd: &mut Command) -> Output {
+    output(cmd)
 }
 
 pub fn assert_success(out: &Output, what: &str) {

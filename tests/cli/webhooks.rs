@@ -119,18 +119,21 @@ fn each_endpoint_gets_events_in_order_across_overlapping_calls() {
         desk.outbox().iter().all(|d| d["status"] == "delivered")
     });
     let got = server.received();
-    // Each message arrived once (or again after a 503), and in event order.
-    let mut first_seen = Vec::new();
-    let mut seen = HashSet::new();
-    for request in &got {
-        let id = request.header("webhook-id").unwrap().to_string();
-        if seen.insert(id) {
-            first_seen.push(request.json());
-        }
-    }
-    assert_eq!(first_seen.len(), 300);
+    // Each message was accepted once (the 503s were tried again), in event order: counted
+    // by the accepted requests, so that a retry sent after later events would show.
+    let accepted: Vec<_> = got
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 4 != 1)
+        .map(|(_, request)| request)
+        .collect();
+    let ids: HashSet<_> = accepted
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    assert_eq!((accepted.len(), ids.len()), (300, 300));
     let mut per_call: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for body in &first_seen {
+    for body in accepted.iter().map(|r| r.json()) {
         per_call
             .entry(body["data"]["id"].as_str().unwrap().to_string())
             .or_default()
@@ -246,6 +249,62 @@ fn gone_stops_the_endpoint() {
 }
 
 #[test]
+fn gone_stops_the_queue_and_a_retry_resumes_the_endpoint() {
+    // The first request gets 410 after a moment, while the call's later events queue up.
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(410).after(Duration::from_millis(700)),
+        _ => Reply::status(200),
+    });
+    let desk = desk_with_webhook(&server.url("/"), "");
+    for event in ["incoming", "ring", "end"] {
+        assert_stored(&desk.event(event, "9"));
+    }
+    wait_until(WAIT, "the endpoint to be stopped", || {
+        desk.outbox().iter().all(|d| d["status"] == "stopped")
+    });
+    assert_eq!(server.received().len(), 1, "nothing more after the 410");
+    let rows = desk.outbox();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2]["attempts"], 0, "queued ones were never sent");
+
+    // Retrying one of them resumes the whole endpoint, in order.
+    let middle = rows[1]["id"].to_string();
+    let report = desk.run(&["outbox", "retry", &middle]);
+    assert!(report.contains("Queued 3"), "{report}");
+    wait_until(WAIT, "the retried deliveries", || {
+        desk.outbox().iter().all(|d| d["status"] == "delivered")
+    });
+    let types: Vec<_> = server.received()[1..]
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["call.incoming", "call.ring", "call.end"]);
+    assert_stored(&desk.event("incoming", "10"));
+    wait_until(WAIT, "a new event to be sent", || {
+        server.received().len() == 5
+    });
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(302).header("Location", "/elsewhere"),
+        _ => Reply::status(204),
+    });
+    let desk = desk_with_webhook(&server.url("/hook"), "");
+    assert_stored(&desk.event("incoming", "302"));
+    wait_until(WAIT, "the delivery", || {
+        desk.outbox()[0]["status"] == "delivered"
+    });
+    let got = server.received();
+    assert!(got.iter().all(|r| r.path == "/hook"), "{got:?}");
+    let row = &desk.outbox()[0];
+    assert_eq!(row["attempts"], 2, "the redirect counted as a failure");
+    let show = desk.run(&["outbox", "--format", "json"]);
+    assert!(show.contains("\"last_status\": 204"), "{show}");
+}
+
+#[test]
 fn retry_after_is_honoured() {
     let server = Server::start(|n, _| match n {
         0 => Reply::status(429).header("Retry-After", "2"),
@@ -296,12 +355,13 @@ fn a_worker_killed_mid_delivery_loses_nothing() {
         .unwrap();
     kill(holder.split('@').next().unwrap().parse().unwrap());
     assert_eq!(desk.outbox()[0]["status"], "pending");
-    // Once the dead worker's lease lapses, the next worker delivers it again.
+    // Once the dead worker's lease lapses (its request's timeout and a margin), the next
+    // worker delivers it again.
     wait_until(WAIT, "the lease to lapse", || {
-        let report = desk.run(&["deliver"]);
-        !report.contains("Another worker")
+        desk.run(&["deliver"]);
+        server.received().len() >= 2
     });
-    let got = server.wait_for(2, WAIT);
+    let got = server.received();
     assert_eq!(got[1].header("webhook-id"), first[0].header("webhook-id"));
     assert_eq!(got[1].body, first[0].body);
     wait_until(WAIT, "delivery", || {
@@ -358,18 +418,44 @@ fn two_workers_racing_deliver_each_message_once() {
 fn the_hook_does_not_wait_for_a_hanging_endpoint() {
     let server = Server::start(|_, _| Reply::status(200).after(Duration::from_secs(20)));
     let desk = desk_with_webhook(&server.url("/"), "timeout = \"30s\"");
-    let started = Instant::now();
     for event in ["incoming", "ring", "answer", "start", "end"] {
+        let started = Instant::now();
         assert_stored(&desk.event(event, "+4930111"));
+        // Far below the endpoint's 20 s: the hook never waits for it (its real latency is
+        // measured by bench/effects.sh).
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "{event} took {took:?}");
+        if event == "incoming" {
+            server.wait_for(1, WAIT);
+        }
     }
-    server.wait_for(1, WAIT);
     assert_eq!(server.answered(), 0, "the endpoint is still hanging");
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "hooks took {:?}",
-        started.elapsed()
-    );
     assert_eq!(desk.calls()[0]["status"], "answered");
+}
+
+#[test]
+fn popups_do_not_wait_behind_a_hanging_webhook() {
+    let server = Server::start(|_, _| Reply::status(200).after(Duration::from_secs(20)));
+    let desk = desk_with_webhook(&server.url("/"), "timeout = \"30s\"");
+    let record = desk.path("tmp/popups.jsonl");
+    let config = std::fs::read_to_string(&desk.config).unwrap();
+    std::fs::write(
+        &desk.config,
+        format!(
+            "[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n\n{config}",
+            toml_str(example("recorder").to_str().unwrap()),
+            toml_str(record.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    assert_stored(&desk.event("incoming", "1001"));
+    server.wait_for(1, WAIT);
+    // The worker is now stuck in the webhook's request; a second call rings meanwhile.
+    assert_stored(&desk.event("incoming", "1002"));
+    wait_until(Duration::from_secs(10), "the second popup", || {
+        desk.recorded(&record).len() == 2
+    });
+    assert_eq!(server.answered(), 0, "the webhook is still hanging");
 }
 
 #[test]
