@@ -16,8 +16,8 @@ use crate::microsip::contacts::parse_contacts;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ContactsConfig {
-    /// MicroSIP's Contacts.xml [default: %APPDATA%\MicroSIP\Contacts.xml, the installed
-    /// MicroSIP's].
+    /// MicroSIP's Contacts.xml [default: the one next to the microsip.ini `callhook install`
+    /// hooked, else %APPDATA%\MicroSIP\Contacts.xml, the installed MicroSIP's].
     pub xml: Option<PathBuf>,
     /// A CSV file of `number,name` rows (a header row is allowed); its names win.
     pub csv: Option<PathBuf>,
@@ -38,19 +38,97 @@ impl Kind {
     }
 }
 
+/// Why a file is a source of names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `[contacts]` in the config.
+    Config,
+    /// Next to the microsip.ini `callhook install` hooked.
+    Install,
+    /// The installed MicroSIP's, `%APPDATA%\MicroSIP\Contacts.xml`, when nothing else says.
+    AppData,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Config => "[contacts] in the config",
+            Origin::Install => "next to the microsip.ini callhook install hooked",
+            Origin::AppData => "the installed MicroSIP's",
+        }
+    }
+}
+
+/// Where `callhook install` records the ini it hooked, so that the hook finds MicroSIP's
+/// Contacts.xml beside it without looking for MicroSIP. Created by install, so the hook reads
+/// it only where it exists.
+const MICROSIP_TABLE: &str = "CREATE TABLE IF NOT EXISTS microsip_install (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    ini         TEXT NOT NULL,          -- the microsip.ini install hooked
+    xml         TEXT NOT NULL,          -- the Contacts.xml beside it
+    recorded_at INTEGER NOT NULL
+)";
+
+/// The Contacts.xml install recorded, if any (none before the first install).
+fn recorded_xml(conn: &Connection) -> Option<PathBuf> {
+    conn.prepare_cached("SELECT xml FROM microsip_install WHERE id = 1")
+        .ok()?
+        .query_row([], |r| r.get::<_, String>(0))
+        .ok()
+        .map(PathBuf::from)
+}
+
+/// The installed MicroSIP's Contacts.xml.
+fn appdata_xml() -> Option<PathBuf> {
+    let appdata = std::env::var_os("APPDATA")?;
+    Some(Path::new(&appdata).join("MicroSIP").join("Contacts.xml"))
+}
+
+/// Records the microsip.ini install hooked and the Contacts.xml beside it, the default source
+/// of names from now on.
+pub fn record_microsip(conn: &Connection, ini: &Path, xml: &Path) -> Result<()> {
+    conn.execute_batch(MICROSIP_TABLE)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO microsip_install (id, ini, xml, recorded_at) VALUES (1, ?1, ?2, ?3)",
+        params![ini.display().to_string(), xml.display().to_string(), now_ms()],
+    )?;
+    Ok(())
+}
+
+/// The microsip.ini install recorded, if any.
+pub fn recorded_ini(conn: &Connection) -> Option<PathBuf> {
+    conn.query_row("SELECT ini FROM microsip_install WHERE id = 1", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .ok()
+    .map(PathBuf::from)
+}
+
+/// Forgets the ini install recorded (uninstall): Contacts.xml is the installed MicroSIP's
+/// again, unless the config names one.
+pub fn forget_microsip(conn: &Connection) -> Result<()> {
+    if recorded_xml(conn).is_some() {
+        conn.execute("DELETE FROM microsip_install", [])?;
+    }
+    Ok(())
+}
+
 impl ContactsConfig {
-    /// The files names come from.
-    pub fn sources(&self) -> Vec<(PathBuf, Kind)> {
+    /// The files names come from, with why: the CSV, and Contacts.xml (the config's, else the
+    /// one next to the ini install hooked, else the installed MicroSIP's).
+    pub fn sources(&self, conn: &Connection) -> Vec<(PathBuf, Kind, Origin)> {
         let mut sources = Vec::new();
         if let Some(csv) = &self.csv {
-            sources.push((csv.clone(), Kind::Csv));
+            sources.push((csv.clone(), Kind::Csv, Origin::Config));
         }
-        let xml = self.xml.clone().or_else(|| {
-            let appdata = std::env::var_os("APPDATA")?;
-            Some(Path::new(&appdata).join("MicroSIP").join("Contacts.xml"))
-        });
-        if let Some(xml) = xml {
-            sources.push((xml, Kind::Xml));
+        let xml = match &self.xml {
+            Some(xml) => Some((xml.clone(), Origin::Config)),
+            None => recorded_xml(conn)
+                .map(|xml| (xml, Origin::Install))
+                .or_else(|| appdata_xml().map(|xml| (xml, Origin::AppData))),
+        };
+        if let Some((xml, origin)) = xml {
+            sources.push((xml, Kind::Xml, origin));
         }
         sources
     }
@@ -60,12 +138,26 @@ impl ContactsConfig {
 /// gone. Returns whether any source exists (whether names can be looked up at all).
 pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
     let mut any = false;
-    for (path, kind) in config.sources() {
+    let sources = config.sources(conn);
+    // Names of files that are no longer sources (the config or the install changed) go.
+    let known: Vec<String> = conn
+        .prepare_cached("SELECT path FROM contact_sources")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for path in known {
+        if !sources
+            .iter()
+            .any(|(p, ..)| p.display().to_string() == path)
+        {
+            forget(conn, &path)?;
+        }
+    }
+    for (path, kind, origin) in sources {
         let key = path.display().to_string();
         let Ok(meta) = std::fs::metadata(&path) else {
             // Gone (or never there): its names go too. Without a file there is nothing to ask
             // the database, which keeps the hook's common case to one failed stat.
-            if kind == Kind::Csv || config.xml.is_some() {
+            if origin != Origin::AppData {
                 forget(conn, &key)?;
             }
             continue;

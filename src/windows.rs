@@ -182,19 +182,35 @@ pub fn enable_ansi() -> bool {
     }
 }
 
-/// The running processes whose executable has this file name (any case), with their paths
-/// when they can be read.
-pub fn processes_named(name: &str) -> Vec<Option<std::path::PathBuf>> {
+#[link(name = "kernel32")]
+unsafe extern "system" {
+    // In kernel32 since Windows XP; windows-sys lists it under a feature this crate does not
+    // otherwise need.
+    fn ProcessIdToSessionId(process_id: u32, session_id: *mut u32) -> i32;
+}
+
+/// The Terminal Services session of a process, when it can be read.
+fn session_of(process_id: u32) -> Option<u32> {
+    let mut session = 0;
+    // SAFETY: a plain query with a local out-parameter.
+    (unsafe { ProcessIdToSessionId(process_id, &mut session) } != 0).then_some(session)
+}
+
+/// The running processes of the current session (the user's desktop) whose executable has one
+/// of these file names (any case), with their paths when they can be read.
+pub fn processes_named(names: &[String]) -> Vec<Option<std::path::PathBuf>> {
     use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
     use windows_sys::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
         TH32CS_SNAPPROCESS,
     };
     use windows_sys::Win32::System::Threading::{
-        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+        GetCurrentProcessId, OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
         QueryFullProcessImageNameW,
     };
     let mut found = Vec::new();
+    // SAFETY: GetCurrentProcessId has no preconditions.
+    let own_session = session_of(unsafe { GetCurrentProcessId() });
     // SAFETY: the snapshot handle is checked and closed; the entry's size is set as the API
     // requires; the process handle is checked and closed; buffers are passed with their sizes.
     unsafe {
@@ -208,7 +224,13 @@ pub fn processes_named(name: &str) -> Vec<Option<std::path::PathBuf>> {
         while more {
             let len = entry.szExeFile.iter().position(|&c| c == 0).unwrap_or(0);
             let exe = String::from_utf16_lossy(&entry.szExeFile[..len]);
-            if exe.eq_ignore_ascii_case(name) {
+            // Another user's MicroSIP (fast user switching, a terminal server) has its own
+            // ini; one whose session cannot be read counts, to be safe.
+            let ours = || {
+                own_session.is_none()
+                    || session_of(entry.th32ProcessID).is_none_or(|s| Some(s) == own_session)
+            };
+            if names.iter().any(|name| exe.eq_ignore_ascii_case(name)) && ours() {
                 let process =
                     OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, entry.th32ProcessID);
                 let mut path = None;

@@ -9,7 +9,9 @@ use anyhow::Result;
 use comfy_table::{Cell, Color};
 
 use crate::call::now_ms;
-use crate::cmd::install::{SECTION, is_ours};
+use crate::cmd::install::{
+    self, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy, same_path,
+};
 use crate::db;
 use crate::event::EventKind;
 use crate::fallback;
@@ -29,11 +31,16 @@ pub struct Args {
     send: bool,
 }
 
+/// How bad a finding is. Only `Fail` makes doctor exit non-zero.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
+    /// Works.
     Ok,
+    /// Information, nothing to fix.
     Note,
+    /// Works, but deserves a look.
     Warn,
+    /// Calls are (or may be) lost or recorded wrong, or a configured feature does not work.
     Fail,
 }
 
@@ -132,40 +139,75 @@ fn config(locations: &Locations, report: &mut Report) {
     }
 }
 
+/// Opens the database as it is, for reading: no migration, no file created.
+fn open_as_is(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(db::ADMIN_BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
 fn database(locations: &Locations, report: &mut Report) {
     let path = locations.db.display().to_string();
-    let conn = match db::open_existing(&locations.db) {
-        Ok(Some(conn)) => conn,
-        Ok(None) => {
-            report.add(
-                "database",
-                Level::Note,
-                format!("{path} does not exist yet"),
-                "the first call event creates it",
-            );
-            return;
-        }
+    if !locations.db.exists() {
+        report.add(
+            "database",
+            Level::Note,
+            format!("{path} does not exist yet"),
+            "the first call event creates it",
+        );
+        return;
+    }
+    let opened = open_as_is(&locations.db).and_then(|conn| {
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok((conn, version))
+    });
+    let (conn, version) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
             report.add(
                 "database",
                 Level::Fail,
-                format!("{e:#}"),
+                format!("{path}: {e}"),
                 "check the path (--db, CALLHOOK_DB, [database] path) and its folder's permissions",
             );
             return;
         }
     };
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
-    report.add(
-        "database",
-        Level::Ok,
-        format!(
-            "{path}: schema {}, {} calls",
-            db::SCHEMA_VERSION,
-            count("SELECT count(*) FROM calls")
-        ),
-        "",
-    );
+    let calls = count("SELECT count(*) FROM calls");
+    if version > db::SCHEMA_VERSION {
+        report.add(
+            "database",
+            Level::Fail,
+            format!(
+                "{path}: schema {version}, newer than this callhook's ({})",
+                db::SCHEMA_VERSION
+            ),
+            "use the callhook that wrote it, or a newer one",
+        );
+        return;
+    } else if version < db::SCHEMA_VERSION {
+        report.add(
+            "database",
+            Level::Warn,
+            format!(
+                "{path}: schema {version}, older than this callhook's ({}); {calls} calls",
+                db::SCHEMA_VERSION
+            ),
+            "the next event or command brings it up to date",
+        );
+    } else {
+        report.add(
+            "database",
+            Level::Ok,
+            format!("{path}: schema {version} (current), {calls} calls"),
+            "",
+        );
+    }
     let failed = count("SELECT count(*) FROM outbox WHERE status IN ('failed', 'stopped')");
     let hour_ago = now_ms() - 3_600_000;
     let late = conn
@@ -212,7 +254,7 @@ fn database(locations: &Locations, report: &mut Report) {
         .prepare("SELECT path || ': ' || error FROM contact_sources WHERE error IS NOT NULL")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .unwrap_or_default();
-    for error in errors {
+    for error in &errors {
         report.add(
             "contacts",
             Level::Warn,
@@ -220,21 +262,49 @@ fn database(locations: &Locations, report: &mut Report) {
             "fix the file; callers get no names from it meanwhile",
         );
     }
+    for (file, _, origin) in locations.config.contacts.sources(&conn) {
+        let what = format!("{} ({})", file.display(), origin.describe());
+        if !file.is_file() {
+            report.add(
+                "contacts",
+                Level::Note,
+                format!("{what} does not exist: no names from it"),
+                "",
+            );
+        } else if !errors
+            .iter()
+            .any(|e| e.starts_with(&file.display().to_string()))
+        {
+            report.add("contacts", Level::Ok, what, "");
+        }
+    }
 }
 
 fn microsip(ini: Option<&Path>, report: &mut Report) {
-    let running = locate::running();
+    let found = locate::find_ini(ini);
+    let running = match &found {
+        Ok((path, _)) => locate::running_for(path),
+        Err(_) => locate::running(),
+    };
     report.add(
         "MicroSIP",
-        Level::Ok,
+        if running.is_empty() {
+            Level::Ok
+        } else {
+            Level::Note
+        },
         if running.is_empty() {
             "not running".to_string()
         } else {
             format!("running ({} instance(s))", running.len())
         },
-        "",
+        if running.is_empty() {
+            ""
+        } else {
+            "exit it before callhook install or uninstall: it writes its hook keys back on exit"
+        },
     );
-    let (path, layout) = match locate::find_ini(ini) {
+    let (path, layout) = match found {
         Ok(found) => found,
         Err(e) => {
             report.add(
@@ -261,53 +331,29 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
             return;
         }
     };
-    report.add(
-        "microsip.ini",
-        Level::Ok,
-        format!("{} ({})", path.display(), layout.describe()),
-        "",
-    );
-    let mut missing = Vec::new();
-    for kind in EventKind::ALL {
-        let key = kind.ini_key();
-        match ini.get(SECTION, key) {
-            Some(value) if is_ours(&value) => {
-                let program = hooked_program(&value);
-                if program.as_deref().is_some_and(|p| !Path::new(p).is_file()) {
-                    report.add(
-                        key,
-                        Level::Fail,
-                        format!("runs {}, which does not exist", program.unwrap_or_default()),
-                        "callhook install",
-                    );
-                }
-            }
-            Some(value) if !value.trim().is_empty() => {
-                report.add(
-                    key,
-                    Level::Warn,
-                    format!("runs another program: {value}"),
-                    "callhook install replaces it (and uninstall puts it back)",
-                );
-            }
-            _ => missing.push(key),
-        }
-    }
-    match missing.len() {
-        0 => report.add("hooks", Level::Ok, "every event runs callhook", ""),
-        8 => report.add(
-            "hooks",
+    let fix_mark = "with MicroSIP closed, save it as UTF-16 LE (Notepad: File > Save As, \
+                    Encoding \"UTF-16 LE\"), then callhook install";
+    match install::utf8_mark_problem(&ini) {
+        Err(problem) => report.add(
+            "microsip.ini",
             Level::Fail,
-            "no event runs callhook",
-            "callhook install (with MicroSIP closed)",
+            format!("{}: {problem}", path.display()),
+            fix_mark,
         ),
-        _ => report.add(
-            "hooks",
+        Ok(Some(warning)) => report.add(
+            "microsip.ini",
             Level::Warn,
-            format!("not hooked: {}", missing.join(", ")),
-            "callhook install hooks them all",
+            format!("{}: {warning}", path.display()),
+            fix_mark,
+        ),
+        Ok(None) => report.add(
+            "microsip.ini",
+            Level::Ok,
+            format!("{} ({})", path.display(), layout.describe()),
+            "",
         ),
     }
+    hooks(&ini, report);
     if cfg!(windows) {
         match crate::paths::full_program() {
             Ok(_) => {}
@@ -321,16 +367,125 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
     }
 }
 
-/// The program a hook value runs.
-fn hooked_program(value: &str) -> Option<String> {
-    let read = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .filter(|_| value.len() >= 2)
-        .unwrap_or(value);
-    let line: Vec<u16> = read.encode_utf16().collect();
-    let token = crate::cmdline::tokens(&line, 1).into_iter().next()?;
-    Some(String::from_utf16_lossy(&token.value))
+/// Each hook key: runs this callhook (the program install writes, from this folder), for its
+/// own event, with a program that exists and, for a legacy copy, is up to date.
+fn hooks(ini: &Ini, report: &mut Report) {
+    let program = hook_program().ok();
+    let folder = program.as_deref().and_then(Path::parent);
+    let mut good = 0;
+    let mut missing = Vec::new();
+    let mut broken = 0;
+    for kind in EventKind::ALL {
+        let key = kind.ini_key();
+        let value = match ini.get(SECTION, key) {
+            Some(value) if !value.trim().is_empty() => value,
+            _ => {
+                missing.push(key);
+                continue;
+            }
+        };
+        if !is_ours(&value) {
+            broken += 1;
+            report.add(
+                key,
+                Level::Fail,
+                format!("runs another program, not callhook: {value}"),
+                "callhook install replaces it (and uninstall puts it back)",
+            );
+            continue;
+        }
+        let Some(target) = hook_target(&value) else {
+            broken += 1;
+            report.add(
+                key,
+                Level::Fail,
+                format!("cannot tell what it runs: {value}"),
+                "callhook install",
+            );
+            continue;
+        };
+        let runs = Path::new(&target.program);
+        let problem = if target.event.as_deref() != Some(kind.as_str()) {
+            Some((
+                Level::Fail,
+                format!(
+                    "records the event {}, not {kind}: {value}",
+                    target.event.as_deref().unwrap_or("(none)")
+                ),
+                "callhook install".to_string(),
+            ))
+        } else if !runs.is_file() {
+            Some((
+                Level::Fail,
+                format!("runs {}, which does not exist", target.program),
+                "callhook install".to_string(),
+            ))
+        } else if folder.is_some_and(|folder| !runs.parent().is_some_and(|p| same_path(p, folder)))
+        {
+            Some((
+                Level::Fail,
+                format!(
+                    "runs {}, not this callhook ({})",
+                    target.program,
+                    folder
+                        .map(Path::display)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                ),
+                "callhook install (run by the callhook to keep) points the hooks at it".to_string(),
+            ))
+        } else if let Some(program) = &program
+            && target.legacy
+            && copy_is_stale(program, &legacy_copy(program, kind))
+        {
+            Some((
+                Level::Fail,
+                format!("runs {}, a copy of an older callhook", target.program),
+                "callhook install --legacy updates the copies".to_string(),
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((level, detail, hint)) => {
+                broken += 1;
+                report.add(key, level, detail, hint);
+            }
+            None => good += 1,
+        }
+    }
+    let all = EventKind::ALL.len();
+    let shown = program
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    if good == all {
+        report.add(
+            "hooks",
+            Level::Ok,
+            format!("every event runs callhook ({shown})"),
+            "",
+        );
+    } else if good == 0 && broken == 0 {
+        report.add(
+            "hooks",
+            Level::Fail,
+            "no event runs callhook",
+            "callhook install (with MicroSIP closed)",
+        );
+    } else {
+        let mut detail = format!("{good} of {all} events run callhook");
+        if !missing.is_empty() {
+            detail.push_str(&format!("; not hooked: {}", missing.join(", ")));
+        }
+        report.add(
+            "hooks",
+            Level::Fail,
+            detail,
+            "callhook install hooks them all (with MicroSIP closed); calls are recorded wrong \
+             without them",
+        );
+    }
 }
 
 fn webhooks(locations: &Locations, send: bool, report: &mut Report) {

@@ -13,7 +13,7 @@ use crate::call::{Direction, Status};
 use crate::contacts;
 use crate::db;
 use crate::fold::note_number;
-use crate::microsip::history::{HistoryEntry, HistoryKind, parse_history};
+use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, parse_history};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
 use crate::paths::Locations;
@@ -43,7 +43,8 @@ fn call_id(entry: &HistoryEntry) -> String {
     ));
     let mut bits = [0u8; 10];
     bits.copy_from_slice(&digest[..10]);
-    Builder::from_unix_timestamp_millis((entry.time.max(0) * 1000) as u64, &bits)
+    let millis = entry.time.clamp(0, MAX_TIME).saturating_mul(1000);
+    Builder::from_unix_timestamp_millis(millis as u64, &bits)
         .into_uuid()
         .to_string()
 }
@@ -74,7 +75,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         progress.inc(1);
         let id = call_id(entry);
         let number = config.numbers.number(&entry.number);
-        let start = entry.time * 1000;
+        // parse_history bounds the time and duration, so that milliseconds cannot overflow.
+        let start = entry.time.saturating_mul(1000);
         let exists = tx
             .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
             .query_row([&id], |_| Ok(()))
@@ -100,7 +102,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             recorded += 1;
             continue;
         }
-        let talk = (entry.duration > 0).then_some(entry.duration * 1000);
+        let talk = (entry.duration > 0).then_some(entry.duration.saturating_mul(1000));
         let (direction, status) = match entry.kind {
             HistoryKind::Outgoing if talk.is_some() => (Direction::Out, Status::Answered),
             HistoryKind::Outgoing => (Direction::Out, Status::NoAnswer),
@@ -110,7 +112,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             HistoryKind::AnsweredElsewhere => (Direction::In, Status::Answered),
         };
         let answered = (status == Status::Answered).then_some(start);
-        let ended = start + talk.unwrap_or(0);
+        let ended = start.saturating_add(talk.unwrap_or(0));
         let name = match entry.name.trim() {
             "" => contacts::lookup(&tx, &number)?,
             name => Some(name.to_string()),

@@ -12,6 +12,13 @@ use crate::microsip::ini::Ini;
 /// The number of slots in MicroSIP's ring.
 pub const SLOTS: u32 = 1000;
 
+/// The last second of the year 9999: a later time is not a date (and its milliseconds could
+/// overflow).
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// MicroSIP keeps a duration in a C `int`.
+pub const MAX_DURATION: i64 = i32::MAX as i64;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HistoryKind {
     Outgoing,
@@ -127,9 +134,17 @@ pub fn parse_value(slot: u32, value: &str) -> Result<HistoryEntry, String> {
     if time < 0 {
         return Err(format!("time {time} is negative"));
     }
+    if time > MAX_TIME {
+        return Err(format!("time {time} is after the year 9999"));
+    }
     let duration = number_field("duration", fields[n - 2])?;
     if duration < 0 {
         return Err(format!("duration {duration} is negative"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "duration {duration} is longer than MicroSIP can count"
+        ));
     }
     Ok(HistoryEntry {
         slot,
@@ -326,6 +341,10 @@ mod tests {
              7=100;Bob;-1;1700000000;5;\r\n\
              8=100;Bob;1;-1;5;\r\n\
              9=100;Bob;1;1700000000;-5;\r\n\
+             13=100;Bob;1;253402300800;5;\r\n\
+             14=100;Bob;1;9223372036854775807;5;\r\n\
+             15=100;Bob;1;1700000000;2147483648;\r\n\
+             16=100;Bob;1;99999999999999999999;5;\r\n\
              010=100;Bob;1;1700000000;5;\r\n\
              last=100;Bob;1;1700000000;5;\r\n\
              bare\r\n\
@@ -350,6 +369,13 @@ mod tests {
                 ("7", "type -1 is not one of 0 to 3"),
                 ("8", "time -1 is negative"),
                 ("9", "duration -5 is negative"),
+                ("13", "time 253402300800 is after the year 9999"),
+                ("14", "time 9223372036854775807 is after the year 9999"),
+                (
+                    "15",
+                    "duration 2147483648 is longer than MicroSIP can count"
+                ),
+                ("16", "time \"99999999999999999999\" is not a whole number"),
                 ("010", "the key is not a slot number"),
                 ("last", "the key is not a slot number"),
                 ("bare", "the key is not a slot number"),
@@ -360,6 +386,17 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_largest_times_and_durations_are_read() {
+        let (entries, skipped) = parse_history(&ini(&format!(
+            "[Calls]\r\n0=100;;0;{MAX_TIME};{MAX_DURATION};\r\n1=101;;0;0;0;\r\n"
+        )));
+        assert_eq!(skipped, []);
+        assert_eq!(entries[1].time, MAX_TIME);
+        assert_eq!(entries[1].duration, MAX_DURATION);
+        assert!(entries[1].time.checked_mul(1000).is_some());
     }
 
     #[test]

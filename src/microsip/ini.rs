@@ -10,7 +10,8 @@
 use std::ops::Range;
 
 /// How the file's text is stored on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// UTF-16LE after an FF FE byte-order mark: what MicroSIP writes.
     Utf16Le,
@@ -153,6 +154,63 @@ impl Ini {
                 value: Some(value), ..
             } => Some(self.decode(&line.text[value])),
             _ => Some(String::new()),
+        }
+    }
+
+    /// The whole line of `key` in `section` (the one Windows reads) as the file's code units,
+    /// without its line ending: what [`Ini::restore_line`] puts back exactly, whatever it holds
+    /// (high ANSI bytes of an unknown code page, unpaired UTF-16 surrogates, a line without `=`).
+    pub fn line_units(&self, section: &str, key: &str) -> Option<Vec<u32>> {
+        let index = self.find_key(section, key)?;
+        Some(self.lines[index].text.clone())
+    }
+
+    /// Replaces the line of `key` in `section` by `units`, a line [`Ini::line_units`] gave for
+    /// that key in a file of this encoding, so that the file has the bytes it had then. The line
+    /// ending stays. Refused (and nothing changes) unless the key is there and the units are
+    /// one line of this encoding that reads as the same key.
+    pub fn restore_line(
+        &mut self,
+        section: &str,
+        key: &str,
+        units: &[u32],
+    ) -> Result<(), IniError> {
+        let text = String::from_utf16_lossy(&units.iter().map(|&u| u as u16).collect::<Vec<_>>());
+        let bad = |reason| invalid("line", &text, reason);
+        let fits = |u: u32| match self.encoding {
+            Encoding::Utf16Le => u <= 0xFFFF,
+            Encoding::Ansi => (1..=0xFF).contains(&u),
+            Encoding::Utf8Bom => char::from_u32(u).is_some_and(|c| c != '\0'),
+        };
+        if !units.iter().all(|&u| fits(u)) {
+            return Err(bad("has code units this file's encoding cannot hold"));
+        }
+        if units.contains(&LF) {
+            return Err(bad("contains a line break"));
+        }
+        match classify(units) {
+            Kind::Key { key: name, .. } if same_name(&self.decode(&units[name.clone()]), key) => {}
+            _ => return Err(bad("does not read as the key it replaces")),
+        }
+        let Some(index) = self.find_key(section, key) else {
+            return Err(invalid("key", key, "is not in the file"));
+        };
+        self.lines[index].text = units.to_vec();
+        Ok(())
+    }
+
+    /// Windows reads a file without a UTF-16 byte-order mark as ANSI, so a UTF-8 mark is three
+    /// junk characters at the start of the first line, and a section header there is no header
+    /// to MicroSIP: the name of that section, when the file has a UTF-8 mark and its first line
+    /// is one.
+    pub fn section_hidden_by_bom(&self) -> Option<String> {
+        if self.encoding != Encoding::Utf8Bom {
+            return None;
+        }
+        let first = self.lines.first()?;
+        match classify(&first.text) {
+            Kind::Section { name } => Some(self.decode(&first.text[name])),
+            _ => None,
         }
     }
 
@@ -537,6 +595,12 @@ mod tests {
         include_bytes!("../../tests/fixtures/microsip/microsip-with-hooks-utf16le.ini");
     const NO_SETTINGS_FIXTURE: &[u8] =
         include_bytes!("../../tests/fixtures/microsip/microsip-no-settings-utf16le.ini");
+    const ANSI_EARLIER_HOOKS_FIXTURE: &[u8] =
+        include_bytes!("../../tests/fixtures/microsip/microsip-ansi-earlier-hooks.ini");
+    const UTF16_EARLIER_HOOKS_FIXTURE: &[u8] =
+        include_bytes!("../../tests/fixtures/microsip/microsip-utf16le-earlier-hooks.ini");
+    const UTF8_COMMENT_FIRST_FIXTURE: &[u8] =
+        include_bytes!("../../tests/fixtures/microsip/microsip-utf8bom-comment-first.ini");
 
     fn utf16(text: &str) -> Vec<u8> {
         let mut out = vec![0xFF, 0xFE];
@@ -606,9 +670,38 @@ mod tests {
             (ANSI_FIXTURE, Encoding::Ansi),
             (HOOKED_FIXTURE, Encoding::Utf16Le),
             (NO_SETTINGS_FIXTURE, Encoding::Utf16Le),
+            (ANSI_EARLIER_HOOKS_FIXTURE, Encoding::Ansi),
+            (UTF16_EARLIER_HOOKS_FIXTURE, Encoding::Utf16Le),
+            (UTF8_COMMENT_FIRST_FIXTURE, Encoding::Utf8Bom),
         ] {
             let ini = round_trip(bytes);
             assert_eq!(ini.encoding(), encoding);
+        }
+    }
+
+    #[test]
+    fn earlier_hook_lines_of_the_fixtures_come_back_exactly() {
+        let ini = Ini::parse(ANSI_EARLIER_HOOKS_FIXTURE).unwrap();
+        assert_eq!(
+            ini.get("Settings", "cmdCallEnd").as_deref(),
+            Some("C:\\Programme\\Büro\\notify.exe")
+        );
+        assert_eq!(ini.get("Settings", "cmdCallRing").as_deref(), Some(""));
+        for key in [
+            "cmdCallEnd",
+            "cmdIncomingCall",
+            "cmdCallRing",
+            "cmdCallStart",
+        ] {
+            assert_line_restores(ANSI_EARLIER_HOOKS_FIXTURE, "Settings", key);
+        }
+        let ini = Ini::parse(UTF16_EARLIER_HOOKS_FIXTURE).unwrap();
+        assert_eq!(
+            ini.get("Settings", "cmdCallEnd").as_deref(),
+            Some("C:\\crm\\\u{FFFD}x\u{FFFD}.exe")
+        );
+        for key in ["cmdCallEnd", "cmdCallStart", "cmdCallBusy"] {
+            assert_line_restores(UTF16_EARLIER_HOOKS_FIXTURE, "Settings", key);
         }
     }
 
@@ -950,6 +1043,95 @@ mod tests {
         );
         assert_reversible(&bytes, "Settings", "cmdCallEnd", HOOK);
         assert_reversible(&bytes, "Settings", "other", "1");
+    }
+
+    /// `line_units` then `set` then `restore_line` gives the original bytes back.
+    fn assert_line_restores(bytes: &[u8], section: &str, key: &str) {
+        let mut ini = Ini::parse(bytes).unwrap();
+        let saved = ini.line_units(section, key).unwrap();
+        ini.set(section, key, HOOK).unwrap();
+        assert_ne!(ini.to_bytes(), bytes);
+        ini.restore_line(section, key, &saved).unwrap();
+        assert_eq!(ini.to_bytes(), bytes, "{key} was not restored exactly");
+    }
+
+    #[test]
+    fn a_saved_line_comes_back_exactly_whatever_it_holds() {
+        // An ANSI value of an unknown code page: `get` reads it as Latin-1, which `set` could
+        // not write back to an ANSI file.
+        let ansi = b"[Settings]\r\ncmdCallEnd = C:\\Users\\Jos\xe9\\crm.exe \x80\r\nx=1\r\n";
+        let ini = Ini::parse(ansi).unwrap();
+        let old = ini.get("Settings", "cmdCallEnd").unwrap();
+        assert!(matches!(
+            ini.clone().set("Settings", "cmdCallEnd", &old),
+            Err(IniError::NotAnsi { .. })
+        ));
+        assert_line_restores(ansi, "Settings", "cmdCallEnd");
+        // An unpaired surrogate in UTF-16: `get` reads it as U+FFFD.
+        let mut units: Vec<u16> = "[Settings]\r\ncmdCallEnd=C:\\crm\\"
+            .encode_utf16()
+            .collect();
+        units.extend([0xD800, u16::from(b'x'), 0xDC00]);
+        units.extend(".exe\r\n".encode_utf16());
+        assert_line_restores(&utf16_units(&units), "settings", "CMDCALLEND");
+        // A key without `=`, and odd spacing.
+        assert_line_restores(
+            b"[Settings]\r\n  cmdCallEnd  \r\n",
+            "Settings",
+            "cmdCallEnd",
+        );
+        assert_line_restores(
+            &utf8("[Settings]\ncmdCallEnd\t=\t\"Zoë\"\n"),
+            "Settings",
+            "cmdCallEnd",
+        );
+    }
+
+    #[test]
+    fn restore_line_refuses_what_is_not_that_key() {
+        let bytes = b"[Settings]\r\ncmdCallEnd=x\r\n";
+        let mut ini = Ini::parse(bytes).unwrap();
+        let units = |s: &str| s.chars().map(u32::from).collect::<Vec<u32>>();
+        for line in [
+            units("cmdCallRing=y"),
+            units("[cmdCallEnd]"),
+            units("; cmdCallEnd=y"),
+            units("cmdCallEnd=y\nz=1"),
+            units("cmdCallEnd=\u{20ac}"),
+            vec![u32::from(b'c'), 0],
+        ] {
+            assert!(
+                ini.restore_line("Settings", "cmdCallEnd", &line).is_err(),
+                "{line:?}"
+            );
+        }
+        assert!(
+            ini.restore_line("Settings", "cmdCallRing", &units("cmdCallRing=y"))
+                .is_err()
+        );
+        assert_eq!(ini.to_bytes(), bytes, "a refused restore changed the file");
+        ini.restore_line("Settings", "cmdCallEnd", &units("CMDCALLEND = y"))
+            .unwrap();
+        assert_eq!(ini.get("Settings", "cmdCallEnd").as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn a_utf8_mark_hides_a_first_line_section_from_windows() {
+        assert_eq!(
+            Ini::parse(UTF8_FIXTURE)
+                .unwrap()
+                .section_hidden_by_bom()
+                .as_deref(),
+            Some("Settings")
+        );
+        for bytes in [
+            utf8("; edited by hand\r\n[Settings]\r\n"),
+            utf8(""),
+            UTF16_FIXTURE.to_vec(),
+            ANSI_FIXTURE.to_vec(),
+        ] {
+            assert_eq!(Ini::parse(&bytes).unwrap().section_hidden_by_bom(), None);
+        }
     }
 
     #[test]

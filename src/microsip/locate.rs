@@ -69,19 +69,57 @@ fn known_exes() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The running MicroSIP processes, by their executables (`None` for one whose path cannot be
-/// read). Empty when none runs.
-#[cfg(windows)]
-pub fn running() -> Vec<Option<PathBuf>> {
-    crate::windows::processes_named("microsip.exe")
+/// The names a MicroSIP for this ini runs under: `microsip.exe`, and a portable MicroSIP's own
+/// name when the ini is named after an exe beside it (MicroSIP reads `<exe base name>.ini`).
+pub fn exe_names(ini: Option<&Path>) -> Vec<String> {
+    let mut names = vec!["microsip.exe".to_string()];
+    if let Some(ini) = ini
+        && let Some(stem) = ini.file_stem().and_then(|s| s.to_str())
+    {
+        let name = format!("{stem}.exe");
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&name))
+            && ini.with_extension("exe").is_file()
+        {
+            names.push(name);
+        }
+    }
+    names
 }
 
-/// Outside Windows MicroSIP runs only under wine, where its process is named microsip.exe.
-#[cfg(not(windows))]
+/// The running MicroSIP processes of the current user, by their executables (`None` for one
+/// whose path cannot be read). Empty when none runs.
 pub fn running() -> Vec<Option<PathBuf>> {
+    running_named(&exe_names(None))
+}
+
+/// The same, also under the name of the portable MicroSIP that uses `ini`.
+pub fn running_for(ini: &Path) -> Vec<Option<PathBuf>> {
+    running_named(&exe_names(Some(ini)))
+}
+
+#[cfg(windows)]
+fn running_named(names: &[String]) -> Vec<Option<PathBuf>> {
+    crate::windows::processes_named(names)
+}
+
+/// Outside Windows MicroSIP runs only under wine, where its process is named after its exe
+/// (cut to the 15 bytes the kernel keeps).
+#[cfg(not(windows))]
+fn running_named(names: &[String]) -> Vec<Option<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let comm = |name: &str| -> String {
+        let mut end = name.len().min(15);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name[..end].to_string()
+    };
+    let names: Vec<String> = names.iter().map(|n| comm(n)).collect();
     entries
         .flatten()
         .filter(|e| {
@@ -89,10 +127,33 @@ pub fn running() -> Vec<Option<PathBuf>> {
                 .to_str()
                 .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
         })
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == me))
         .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|comm| comm.trim().eq_ignore_ascii_case("microsip.exe"))
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|comm| {
+                let comm = comm.trim_end_matches('\n');
+                names.iter().any(|n| comm.eq_ignore_ascii_case(n))
+            })
         })
         .map(|_| None)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_portable_microsip_may_have_another_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let ini = dir.path().join("Softphone.ini");
+        assert_eq!(exe_names(Some(&ini)), ["microsip.exe"]);
+        std::fs::write(dir.path().join("Softphone.exe"), b"MZ").unwrap();
+        assert_eq!(exe_names(Some(&ini)), ["microsip.exe", "Softphone.exe"]);
+        std::fs::write(dir.path().join("microsip.exe"), b"MZ").unwrap();
+        assert_eq!(
+            exe_names(Some(&dir.path().join("MicroSIP.ini"))),
+            ["microsip.exe"]
+        );
+        assert_eq!(exe_names(None), ["microsip.exe"]);
+    }
 }

@@ -450,3 +450,58 @@ fn install_waits_for_microsip_to_exit() {
     let _ = running.wait();
     assert_success(&forced, "install --force");
 }
+
+#[test]
+fn hooks_installed_with_a_short_folder_run_in_microsip() {
+    let desk = Desk::new();
+    // Programs whose paths are 240 characters: too long for a hook value MicroSIP reads in
+    // full, so install names their folder by its short 8.3 path.
+    let base = std::path::absolute(desk.path("")).unwrap();
+    let mut dir = base.clone();
+    let mut left = 240 - base.as_os_str().len() - r"\callhookw.exe".len();
+    while left > 0 {
+        let part = left.min(100);
+        let name = "x".repeat(if left > part { part - 1 } else { part });
+        left -= name.len() + usize::from(left > name.len());
+        dir = dir.join(name);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(BIN, dir.join("callhook.exe")).unwrap();
+    std::fs::copy(HOOK, dir.join("callhookw.exe")).unwrap();
+    let ini = desk.path("MicroSIP/microsip.ini");
+    std::fs::create_dir_all(ini.parent().unwrap()).unwrap();
+    write_ini(&ini, &["[Settings]".into(), "language=en".into()]);
+    let original = std::fs::read(&ini).unwrap();
+    let out = run_copied(
+        desk.command_for(dir.join("callhook.exe"))
+            .args(["install", "--force", "--ini"])
+            .arg(&ini),
+    );
+    assert_success(&out, "install");
+    let units: Vec<u16> = std::fs::read(&ini).unwrap()[2..]
+        .chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .collect();
+    let text = String::from_utf16(&units).unwrap();
+    let end = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdCallEnd="))
+        .unwrap()
+        .to_string();
+    assert!(
+        end.contains('~') && end.ends_with(r#"\callhookw.exe" event end --""#),
+        "{end}"
+    );
+    let mut microsip = MicroSip::new(&desk);
+    for key in ["cmdIncomingCall", "cmdCallRing", "cmdCallEnd"] {
+        assert_hook_ok(&microsip.run_key(&ini, key, "+4930555"));
+    }
+    assert_eq!(summary(&desk.calls()), [row("+4930555", "in", "missed")]);
+    let out = run_copied(
+        desk.command_for(dir.join("callhook.exe"))
+            .args(["uninstall", "--force", "--ini"])
+            .arg(&ini),
+    );
+    assert_success(&out, "uninstall");
+    assert_eq!(std::fs::read(&ini).unwrap(), original);
+}

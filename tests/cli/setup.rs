@@ -36,17 +36,18 @@ fn text(bytes: &[u8]) -> String {
                 .chunks_exact(2)
                 .map(|p| u16::from_le_bytes([p[0], p[1]]))
                 .collect();
-            String::from_utf16(&units).unwrap()
+            String::from_utf16_lossy(&units)
         }
         [0xef, 0xbb, 0xbf, rest @ ..] => String::from_utf8(rest.to_vec()).unwrap(),
         _ => bytes.iter().map(|&b| b as char).collect(),
     }
 }
 
+/// The value of the first line of `key` (spacing around `=` and the value ignored).
 fn value_of(ini: &str, key: &str) -> Option<String> {
     ini.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}="))
-            .map(|v| v.trim_end_matches('\r').to_string())
+        let (name, value) = l.split_once('=')?;
+        (name.trim() == key).then(|| value.trim().to_string())
     })
 }
 
@@ -74,14 +75,67 @@ fn backups(ini: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The hook key of an ini line, if it is one (any case, any spacing).
+fn hook_key(line: &str) -> Option<&'static str> {
+    let (key, _) = line.split_once('=').unwrap_or((line, ""));
+    let key = key.trim_matches([' ', '\t', '\r', '\n']);
+    EVENTS
+        .iter()
+        .map(|(k, _)| *k)
+        .find(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// The lines of an ini's text with their endings, the value of each hook key masked (its
+/// spelling, spacing and line ending kept): what install and uninstall must not change.
+fn masked(text: &str) -> Vec<String> {
+    text.split_inclusive('\n')
+        .map(|line| {
+            if hook_key(line).is_none() {
+                return line.to_string();
+            }
+            let body = line.trim_end_matches(['\r', '\n']);
+            let ending = &line[body.len()..];
+            let Some((key, value)) = body.split_once('=') else {
+                return format!("{body}=<value>{ending}");
+            };
+            let lead = value.len() - value.trim_start().len();
+            let trail = value.len() - value.trim_end().len();
+            format!(
+                "{key}={}<value>{}{ending}",
+                &value[..lead],
+                &value[value.len() - trail..]
+            )
+        })
+        .collect()
+}
+
+/// Every byte outside the hook keys' values is as it was: the same lines in the same order,
+/// plus only the keys (and the `[Settings]` header) that were not there before.
+fn assert_only_hook_values_changed(before: &str, after: &str, what: &str) {
+    let had: Vec<&str> = before.split_inclusive('\n').filter_map(hook_key).collect();
+    let had_settings = before.contains("[Settings]");
+    let kept: Vec<String> = masked(after)
+        .into_iter()
+        .filter(|line| hook_key(line).is_none_or(|k| had.contains(&k)))
+        .filter(|line| had_settings || line.trim_end() != "[Settings]")
+        .collect();
+    assert_eq!(
+        kept,
+        masked(before),
+        "{what}: lines outside the hook values changed"
+    );
+}
+
 #[test]
 fn install_then_uninstall_leaves_every_encoding_byte_identical() {
     for fixture in [
         "microsip-utf16le.ini",
         "microsip-ansi.ini",
-        "microsip-utf8bom.ini",
+        "microsip-utf8bom-comment-first.ini",
         "microsip-no-settings-utf16le.ini",
         "microsip-with-hooks-utf16le.ini",
+        "microsip-ansi-earlier-hooks.ini",
+        "microsip-utf16le-earlier-hooks.ini",
     ] {
         let desk = Desk::new();
         let ini = copy_fixture(&desk, fixture);
@@ -107,19 +161,7 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
             after.matches('\n').count(),
             "{fixture}: CRLF kept"
         );
-        // Every other line is as it was.
-        let before = text(&original);
-        let others = |t: &str| -> Vec<String> {
-            t.lines()
-                .filter(|l| !EVENTS.iter().any(|(k, _)| l.starts_with(&format!("{k}="))))
-                .map(String::from)
-                .collect()
-        };
-        let mut kept = others(&before);
-        if !before.contains("[Settings]") {
-            kept.push("[Settings]".into());
-        }
-        assert_eq!(others(&after).len(), kept.len(), "{fixture}");
+        assert_only_hook_values_changed(&text(&original), &after, fixture);
         assert_eq!(backups(&ini).len(), 1, "{fixture}");
         assert_eq!(
             std::fs::read(&backups(&ini)[0]).unwrap(),
@@ -135,7 +177,18 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
             "{fixture}: idempotent"
         );
 
-        desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
+        // In the same second as the install, as a script would: its backup stays.
+        let report = desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
+        let saved: Vec<Vec<u8>> = backups(&ini)
+            .iter()
+            .map(|b| std::fs::read(b).unwrap())
+            .collect();
+        assert_eq!(saved.len(), 2, "{fixture}: one backup per write");
+        assert!(
+            saved.contains(&original),
+            "{fixture}: the backup of the original was overwritten"
+        );
+        assert!(saved.contains(&installed), "{fixture}");
         if fixture == "microsip-with-hooks-utf16le.ini" {
             // Its earlier keys already ran callhook: there is nothing else to put back.
             let back = text(&std::fs::read(&ini).unwrap());
@@ -145,14 +198,82 @@ fn install_then_uninstall_leaves_every_encoding_byte_identical() {
                     .all(|(k, _)| value_of(&back, k).is_none_or(|v| v.is_empty())),
                 "{back}"
             );
+            // The original is what is left plus the earlier hook keys.
+            assert_only_hook_values_changed(&back, &text(&original), fixture);
         } else {
             assert_eq!(
                 std::fs::read(&ini).unwrap(),
                 original,
-                "{fixture}: byte-identical after uninstall"
+                "{fixture}: byte-identical after uninstall: {report}"
             );
         }
     }
+}
+
+#[test]
+fn the_comparison_outside_the_hook_values_sees_changes() {
+    let before = "[Settings]\r\na=1\r\ncmdCallEnd = x \r\n";
+    assert_only_hook_values_changed(before, "[Settings]\r\na=1\r\ncmdCallEnd = y \r\n", "ok");
+    assert_only_hook_values_changed(
+        before,
+        "[Settings]\r\na=1\r\ncmdCallEnd = y \r\ncmdCallRing=z\r\n",
+        "ok",
+    );
+    for after in [
+        "[Settings]\r\na=2\r\ncmdCallEnd = y \r\n",
+        "[Settings]\r\na=1\ncmdCallEnd = y \r\n",
+        "[Settings]\r\na=1\r\ncmdCallEnd= y \r\n",
+        "[Settings]\r\ncmdCallEnd = y \r\na=1\r\n",
+        "[Settings]\r\na=1\r\ncmdCallEnd = y \r\nb=1\r\n",
+    ] {
+        let caught = std::panic::catch_unwind(|| {
+            assert_only_hook_values_changed(before, after, "changed");
+        });
+        assert!(caught.is_err(), "{after:?} passed");
+    }
+}
+
+#[test]
+fn a_utf8_mark_before_settings_is_refused_with_advice() {
+    let desk = Desk::new();
+    let ini = copy_fixture(&desk, "microsip-utf8bom.ini");
+    let original = std::fs::read(&ini).unwrap();
+    let out = desk
+        .command()
+        .args(["install", "--force", "--ini", ini.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("UTF-8 byte-order mark") && err.contains("UTF-16 LE"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&ini).unwrap(), original);
+    assert!(backups(&ini).is_empty());
+    let out = desk
+        .command()
+        .args(["doctor", "--ini", ini.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("UTF-8 byte-order"), "{report}");
+
+    // A mark before another first line only garbles that line: installed, with a warning.
+    let ini = copy_fixture(&desk, "microsip-utf8bom-comment-first.ini");
+    let report = desk.run(&["install", "--force", "--ini", ini.to_str().unwrap()]);
+    assert!(
+        report.contains("Warning") && report.contains("UTF-8"),
+        "{report}"
+    );
+    let out = desk
+        .command()
+        .args(["doctor", "--ini", ini.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("UTF-8 byte-order mark"), "{report}");
 }
 
 #[test]
@@ -216,24 +337,39 @@ fn dry_run_changes_nothing_and_the_installed_layout_is_found() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot find microsip.ini"));
 }
 
+/// `callhook doctor --ini <ini>` run by `program`: (success, report).
+fn doctor_of(desk: &Desk, program: &Path, ini: &Path) -> (bool, String) {
+    let out = run_copied(desk.command_for(program).args(["doctor", "--ini"]).arg(ini));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn legacy_installs_write_one_program_per_event() {
     let desk = Desk::new();
-    // A folder of its own, as the copies go beside the programs.
+    // A folder of its own, as the copies go beside the programs; with a space, as in
+    // C:\Users\John Smith.
     let dir = desk.path("Program Files/callhook");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = std::env::consts::EXE_SUFFIX;
+    let callhook = dir.join(format!("callhook{exe}"));
     install_programs(&dir);
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
     let original = std::fs::read(&ini).unwrap();
-    let out = run_copied(desk.command_for(dir.join(format!("callhook{exe}"))).args([
-        "install",
-        "--force",
-        "--legacy",
-        "--ini",
-        ini.to_str().unwrap(),
-    ]));
-    assert_success(&out, "install --legacy");
+    let install = || {
+        let out = run_copied(desk.command_for(&callhook).args([
+            "install",
+            "--force",
+            "--legacy",
+            "--ini",
+            ini.to_str().unwrap(),
+        ]));
+        assert_success(&out, "install --legacy");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    install();
     let after = text(&std::fs::read(&ini).unwrap());
     let end = dir.join(format!("callhook-end{exe}"));
     assert!(end.is_file());
@@ -249,7 +385,55 @@ fn legacy_installs_write_one_program_per_event() {
     caller_arg(&mut run, "+4930 777");
     assert_stored(&run_copied(&mut run));
     assert_eq!(desk.events()[0].0, "end");
-    let out = run_copied(desk.command_for(dir.join(format!("callhook{exe}"))).args([
+
+    // doctor reads each value as one path, spaces and all.
+    let (ok, report) = doctor_of(&desk, &callhook, &ini);
+    assert!(ok, "{report}");
+    assert!(report.contains("every event runs callhook"), "{report}");
+    // As MicroSIP 3.19.2 saves it back: without the quotes.
+    let bare = std::fs::read(&ini).unwrap();
+    let end_path = std::path::absolute(&end).unwrap().display().to_string();
+    let unquoted = text(&bare).replace(&format!("\"{end_path}\""), &end_path);
+    assert_ne!(unquoted, text(&bare));
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(unquoted.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(&ini, &bytes).unwrap();
+    let (ok, report) = doctor_of(&desk, &callhook, &ini);
+    assert!(ok, "{report}");
+    std::fs::write(&ini, &bare).unwrap();
+
+    // An upgrade: the programs change, the copies are out of date until install runs again;
+    // a deleted copy is written again.
+    let ring = dir.join(format!("callhook-ring{exe}"));
+    std::fs::write(&ring, b"an older callhook").unwrap();
+    std::fs::remove_file(&end).unwrap();
+    let (ok, report) = doctor_of(&desk, &callhook, &ini);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("older callhook") && report.contains("does not exist"),
+        "{report}"
+    );
+    let report = install();
+    assert!(
+        report.contains("update") && report.contains("write"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read(&ring).unwrap(),
+        std::fs::read(dir.join(format!("callhookw{exe}"))).unwrap()
+    );
+    assert!(end.is_file());
+    assert!(!dir.join(format!("callhook-ring{exe}.old")).exists());
+    assert_eq!(
+        std::fs::read(&ini).unwrap(),
+        bare,
+        "the keys were right already"
+    );
+    let (ok, report) = doctor_of(&desk, &callhook, &ini);
+    assert!(ok, "{report}");
+    assert!(install().contains("already installed"));
+
+    let out = run_copied(desk.command_for(&callhook).args([
         "uninstall",
         "--force",
         "--ini",
@@ -261,11 +445,11 @@ fn legacy_installs_write_one_program_per_event() {
         "{}",
         text(&std::fs::read(&ini).unwrap())
     );
-    assert!(!end.exists(), "the copies are removed");
+    assert!(!end.exists() && !ring.exists(), "the copies are removed");
 }
 
 #[test]
-fn a_path_too_long_for_microsip_is_refused_with_advice() {
+fn a_path_too_long_for_microsip_takes_the_short_folder_or_is_refused() {
     let desk = Desk::new();
     // A folder whose programs' paths are 240 characters: short enough for Windows, too long
     // for a hook value MicroSIP reads in full.
@@ -283,23 +467,54 @@ fn a_path_too_long_for_microsip_is_refused_with_advice() {
     std::fs::create_dir_all(&deep).unwrap();
     install_programs(&deep);
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
-    let out = run_copied(desk.command_for(deep.join(format!("callhook{exe}"))).args([
+    let original = std::fs::read(&ini).unwrap();
+    let callhook = deep.join(format!("callhook{exe}"));
+    let out = run_copied(desk.command_for(&callhook).args([
         "install",
         "--force",
         "--ini",
         ini.to_str().unwrap(),
     ]));
-    if out.status.success() {
-        // Windows gave a short 8.3 path that fits.
+    if cfg!(windows) {
+        // Windows (and wine) gives the folder a short 8.3 path; the file name stays, so that
+        // the value is still recognised as callhook's.
+        assert_success(&out, "install into a deep folder");
         let after = text(&std::fs::read(&ini).unwrap());
-        let value = value_of(&after, "cmdCallAnswerVideo").unwrap();
-        assert!(value.len() - 2 <= 255, "{value}");
+        for (key, event) in EVENTS {
+            let value = value_of(&after, key).unwrap();
+            assert!(value.len() - 2 <= 255, "{value}");
+            let suffix = format!("\\callhookw.exe\" event {event} --\"");
+            assert!(value.ends_with(&suffix), "{value}");
+            assert!(value.contains('~'), "a short folder: {value}");
+        }
+        let out = run_copied(
+            desk.command_for(&callhook)
+                .args(["doctor", "--ini"])
+                .arg(&ini),
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(report.contains("every event runs callhook"), "{report}");
+        let out = run_copied(desk.command_for(&callhook).args([
+            "uninstall",
+            "--force",
+            "--ini",
+            ini.to_str().unwrap(),
+        ]));
+        assert_success(&out, "uninstall");
+        assert_eq!(
+            std::fs::read(&ini).unwrap(),
+            original,
+            "uninstall removed them"
+        );
     } else {
+        // No short names here: refused with advice, and nothing written.
+        assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("MicroSIP reads only 255") && err.contains("shorter folder"),
             "{err}"
         );
+        assert_eq!(std::fs::read(&ini).unwrap(), original);
     }
 }
 
@@ -529,4 +744,212 @@ fn a_portable_microsip_wins_over_the_installed_one() {
     assert_eq!(std::fs::read(&installed).unwrap(), untouched);
     let report = desk.run(&["uninstall", "--force"]);
     assert!(report.contains("portable MicroSIP"), "{report}");
+}
+
+#[test]
+fn doctor_counts_only_the_hooks_that_run_this_callhook() {
+    let desk = Desk::new();
+    let ini = copy_fixture(&desk, "microsip-utf16le.ini");
+    let ini_arg = ini.to_str().unwrap();
+    let doctor = || doctor_of(&desk, Path::new(BIN), &ini);
+
+    // Some events only: a failure that names the missing ones.
+    desk.run(&[
+        "install",
+        "--force",
+        "--ini",
+        ini_arg,
+        "--events",
+        "incoming,end",
+    ]);
+    let (ok, report) = doctor();
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("2 of 8 events run callhook") && report.contains("cmdCallRing"),
+        "{report}"
+    );
+    desk.run(&["uninstall", "--force", "--ini", ini_arg]);
+
+    // Every key runs another program: none runs callhook.
+    let other: Vec<String> = std::iter::once("[Settings]".to_string())
+        .chain(
+            EVENTS
+                .iter()
+                .map(|(k, _)| format!("{k}=C:\\crm\\notify.exe")),
+        )
+        .collect();
+    write_utf16(&ini, &other);
+    let (ok, report) = doctor();
+    assert!(!ok, "{report}");
+    assert!(!report.contains("every event runs callhook"), "{report}");
+    assert!(report.contains("0 of 8 events run callhook"), "{report}");
+    assert!(report.contains("runs another program"), "{report}");
+
+    // An older install elsewhere, and a key that records the wrong event.
+    let old = desk.path("old place");
+    std::fs::create_dir_all(&old).unwrap();
+    install_programs(&old);
+    let exe = std::env::consts::EXE_SUFFIX;
+    let old_hook = std::path::absolute(old.join(format!("callhookw{exe}"))).unwrap();
+    let mut lines = vec!["[Settings]".to_string()];
+    for (key, event) in EVENTS {
+        let (program, event) = match key {
+            "cmdCallEnd" => (hook_program(), "ring"),
+            "cmdCallBusy" => (old_hook.clone(), event),
+            _ => (hook_program(), event),
+        };
+        lines.push(format!(
+            "{key}=\"\"{}\" event {event} --\"",
+            program.display()
+        ));
+    }
+    write_utf16(&ini, &lines);
+    let (ok, report) = doctor();
+    assert!(!ok, "{report}");
+    assert!(report.contains("6 of 8 events run callhook"), "{report}");
+    assert!(
+        report.contains("records the event ring, not end"),
+        "{report}"
+    );
+    assert!(
+        report.contains("not this callhook") && report.contains("old place"),
+        "{report}"
+    );
+    // The old program's own doctor sees the others as not its own.
+    let (ok, report) = doctor_of(&desk, &old.join(format!("callhook{exe}")), &ini);
+    assert!(!ok && report.contains("1 of 8 events"), "{report}");
+}
+
+/// An ini as MicroSIP writes it: UTF-16LE with a BOM, CRLF.
+fn write_utf16(path: &Path, lines: &[String]) {
+    let text = lines.join("\r\n") + "\r\n";
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn doctor_reads_the_database_without_migrating_it() {
+    let desk = Desk::new();
+    assert_stored(&desk.event("incoming", "1"));
+    let current: u32 = desk
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    desk.conn()
+        .pragma_update(None, "user_version", current - 1)
+        .unwrap();
+    let ini = copy_fixture(&desk, "microsip-utf16le.ini");
+    let (_, report) = doctor_of(&desk, Path::new(BIN), &ini);
+    assert!(
+        report.contains(&format!(
+            "schema {}, older than this callhook's ({current})",
+            current - 1
+        )),
+        "{report}"
+    );
+    let after: u32 = desk
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, current - 1, "doctor migrated the database");
+    desk.conn()
+        .pragma_update(None, "user_version", current)
+        .unwrap();
+    let (_, report) = doctor_of(&desk, Path::new(BIN), &ini);
+    assert!(
+        report.contains(&format!("schema {current} (current)")),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_ini_is_the_same_however_its_path_is_spelled() {
+    let desk = Desk::new();
+    let ini = copy_fixture(&desk, "microsip-ansi-earlier-hooks.ini");
+    let original = std::fs::read(&ini).unwrap();
+    desk.run(&["install", "--force", "--ini", ini.to_str().unwrap()]);
+    // Another spelling of the same file: through `..` (and on Windows, in capitals).
+    let dir = ini.parent().unwrap();
+    let other = dir
+        .join("..")
+        .join(dir.file_name().unwrap())
+        .join(if cfg!(windows) {
+            "MICROSIP.INI"
+        } else {
+            "microsip.ini"
+        });
+    let report = desk.run(&["uninstall", "--force", "--ini", other.to_str().unwrap()]);
+    assert!(report.contains("as before callhook"), "{report}");
+    assert_eq!(
+        std::fs::read(&ini).unwrap(),
+        original,
+        "the earlier hooks came back: {report}"
+    );
+}
+
+#[test]
+fn caller_names_come_from_the_contacts_next_to_the_hooked_ini() {
+    let desk = Desk::new();
+    // A portable MicroSIP, away from %APPDATA%: its Contacts.xml is beside its ini.
+    let ini = copy_fixture(&desk, "microsip-utf16le.ini");
+    std::fs::copy(
+        Path::new(FIXTURES).join("contacts-3.19.xml"),
+        ini.with_file_name("Contacts.xml"),
+    )
+    .unwrap();
+    // The installed MicroSIP's, which is not the one in use.
+    let appdata = desk.path("home/AppData/Roaming/MicroSIP");
+    std::fs::create_dir_all(&appdata).unwrap();
+    std::fs::write(
+        appdata.join("Contacts.xml"),
+        r#"<contacts><contact name="Installed one" number="777" phone="888" mobile="999"/></contacts>"#,
+    )
+    .unwrap();
+    // Each number once: events of a number close together fold into one call.
+    let name_of = |desk: &Desk, number: &str| {
+        assert_stored(&desk.event("incoming", number));
+        assert_stored(&desk.event("end", number));
+        desk.calls()
+            .iter()
+            .rev()
+            .find(|c| c["number"] == number)
+            .unwrap()["name"]
+            .clone()
+    };
+    assert_eq!(
+        name_of(&desk, "777"),
+        "Installed one",
+        "before install: %APPDATA%"
+    );
+
+    let report = desk.run(&["install", "--force", "--ini", ini.to_str().unwrap()]);
+    assert!(report.contains("Caller names: from"), "{report}");
+    assert_eq!(name_of(&desk, "100"), "Alice Example", "{report}");
+    assert_eq!(
+        name_of(&desk, "999"),
+        Value::Null,
+        "the other file's names are gone"
+    );
+    let (_, doctor) = doctor_of(&desk, Path::new(BIN), &ini);
+    assert!(doctor.contains("next to the microsip.ini"), "{doctor}");
+
+    // The config's file still wins.
+    let configured = desk.path("other.xml");
+    std::fs::write(
+        &configured,
+        r#"<contacts><contact name="From the config" number="555"/></contacts>"#,
+    )
+    .unwrap();
+    let desk = desk.with_config(&format!(
+        "[contacts]\nxml = {}\n",
+        toml_str(configured.to_str().unwrap())
+    ));
+    assert_eq!(name_of(&desk, "555"), "From the config");
+    assert_eq!(name_of(&desk, "+4930123456"), Value::Null);
+    std::fs::remove_file(&desk.config).unwrap();
+
+    // Uninstalled: back to %APPDATA%.
+    desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
+    assert_eq!(name_of(&desk, "888"), "Installed one");
 }
