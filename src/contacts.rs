@@ -59,17 +59,7 @@ impl Origin {
     }
 }
 
-/// Where `callhook install` records the ini it hooked, so that the hook finds MicroSIP's
-/// Contacts.xml beside it without looking for MicroSIP. Created by install, so the hook reads
-/// it only where it exists.
-const MICROSIP_TABLE: &str = "CREATE TABLE IF NOT EXISTS microsip_install (
-    id          INTEGER PRIMARY KEY CHECK (id = 1),
-    ini         TEXT NOT NULL,          -- the microsip.ini install hooked
-    xml         TEXT NOT NULL,          -- the Contacts.xml beside it
-    recorded_at INTEGER NOT NULL
-)";
-
-/// The Contacts.xml install recorded, if any (none before the first install).
+/// The Contacts.xml `callhook install` recorded (table `microsip_install`), if any.
 fn recorded_xml(conn: &Connection) -> Option<PathBuf> {
     conn.prepare_cached("SELECT xml FROM microsip_install WHERE id = 1")
         .ok()?
@@ -87,7 +77,6 @@ fn appdata_xml() -> Option<PathBuf> {
 /// Records the microsip.ini install hooked and the Contacts.xml beside it, the default source
 /// of names from now on.
 pub fn record_microsip(conn: &Connection, ini: &Path, xml: &Path) -> Result<()> {
-    conn.execute_batch(MICROSIP_TABLE)?;
     conn.execute(
         "INSERT OR REPLACE INTO microsip_install (id, ini, xml, recorded_at) VALUES (1, ?1, ?2, ?3)",
         params![ini.display().to_string(), xml.display().to_string(), now_ms()],
@@ -134,6 +123,56 @@ impl ContactsConfig {
     }
 }
 
+/// What the hook learns of the contact files from a stat of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Check {
+    /// A source exists: names can be looked up.
+    pub any: bool,
+    /// A source changed (or appeared, or went) since it was read: the worker reads it again.
+    pub stale: bool,
+}
+
+/// Compares the sources with what was read of them, without reading them: the hook leaves
+/// the reading (tens of milliseconds for thousands of contacts) to the worker.
+pub fn check(conn: &Connection, config: &ContactsConfig) -> Result<Check> {
+    let mut check = Check::default();
+    let sources = config.sources(conn);
+    let known: Vec<(String, i64, i64)> = conn
+        .prepare_cached("SELECT path, modified, size FROM contact_sources")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (path, ..) in &known {
+        if !sources
+            .iter()
+            .any(|(p, ..)| &p.display().to_string() == path)
+        {
+            check.stale = true;
+        }
+    }
+    for (path, _, _) in &sources {
+        let key = path.display().to_string();
+        let was = known.iter().find(|(p, ..)| *p == key).map(|k| (k.1, k.2));
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                check.any = true;
+                check.stale |= was != Some(stamp(&meta));
+            }
+            Err(_) => check.stale |= was.is_some(),
+        }
+    }
+    Ok(check)
+}
+
+/// A file's modification time (ms) and size, to tell when it changed.
+fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    (modified, meta.len() as i64)
+}
+
 /// Reads again the sources that changed since they were last read, and forgets those that are
 /// gone. Returns whether any source exists (whether names can be looked up at all).
 pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
@@ -163,12 +202,7 @@ pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) ->
             continue;
         };
         any = true;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as i64);
-        let size = meta.len() as i64;
+        let (modified, size) = stamp(&meta);
         let known: Option<(i64, i64)> = conn
             .prepare_cached("SELECT modified, size FROM contact_sources WHERE path = ?1")?
             .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -197,8 +197,12 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("the database stayed locked")?;
     let mut call = fold::record(&tx, event, window_ms)?;
-    // A name from the contacts (one stat when there are none).
-    if contacts::refresh(&tx, &config.contacts, &config.numbers)?
+    // A name from the contacts (a stat of each file; with none, one failed stat). A changed
+    // file is read by the worker, which then names the calls; until then names are unknown
+    // rather than stale.
+    let contacts = contacts::check(&tx, &config.contacts)?;
+    if contacts.any
+        && !contacts.stale
         && let Some(name) = contacts::lookup(&tx, &call.number)?
     {
         tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
@@ -206,10 +210,11 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
         call.name = Some(name);
     }
     // With no side effects configured, the hook does nothing more.
-    let worker_needed = config.has_side_effects() && {
+    let mut worker_needed = contacts.stale;
+    if config.has_side_effects() {
         outbox::enqueue(&tx, config, event, &call)?;
-        outbox::worker_needed(&tx, crate::call::now_ms())?
-    };
+        worker_needed |= outbox::worker_needed(&tx, crate::call::now_ms())?;
+    }
     tx.commit().context("cannot commit")?;
     drop(turn);
     Ok(worker_needed)

@@ -11,7 +11,7 @@ use crate::call::{Call, now_ms};
 use crate::caller::digits;
 use crate::config::{Config, duration, durations};
 use crate::fold::NewEvent;
-use crate::popup::Values;
+use crate::popup::{PopupConfig, Values};
 use crate::webhook::{Payload, message_id};
 
 /// `[outbox]` in the config.
@@ -196,15 +196,7 @@ pub fn enqueue(
         && popup.on.fires_on(event.kind)
         && call.ended_at.is_none()
     {
-        let url = popup.url.render(&Values {
-            number: &call.number,
-            raw: &call.raw,
-            digits: &digits(&call.number),
-            name: call.name.as_deref().unwrap_or(""),
-            call_id: &call.id,
-            direction: call.direction.as_str(),
-            event: kind,
-        });
+        let url = popup_url(popup, call, kind);
         // One popup per call: a second popup event of the call adds nothing.
         queued += tx
             .prepare_cached(
@@ -214,6 +206,19 @@ pub fn enqueue(
             .execute(params![url, event.id, call.id, now])?;
     }
     Ok(queued)
+}
+
+/// The page a popup opens for a call, on the event that caused it.
+pub fn popup_url(popup: &PopupConfig, call: &Call, event: &str) -> String {
+    popup.url.render(&Values {
+        number: &call.number,
+        raw: &call.raw,
+        digits: &digits(&call.number),
+        name: call.name.as_deref().unwrap_or(""),
+        call_id: &call.id,
+        direction: call.direction.as_str(),
+        event,
+    })
 }
 
 /// Why an endpoint's deliveries are stopped.

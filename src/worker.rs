@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::call::now_ms;
 use crate::config::Config;
+use crate::contacts;
 use crate::db;
 use crate::fold::load_call;
 use crate::outbox::{self, Delivery, Lane};
@@ -91,6 +92,9 @@ struct Worker<'a> {
 /// Delivers until nothing is due and no retry is due within `outbox.stay`.
 pub fn deliver(locations: &Locations) -> Result<Summary> {
     let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
+    // A contact file changed: read it here, away from the hook, before any popup needs a
+    // name. A file that cannot be read is recorded as such (`callhook doctor` shows it).
+    let _ = reload_contacts(&mut conn, &locations.config);
     let holder = format!(
         "{}@{} {}",
         std::process::id(),
@@ -120,6 +124,18 @@ pub fn deliver(locations: &Locations) -> Result<Summary> {
     };
     worker.run()?;
     Ok(worker.summary)
+}
+
+/// Reads the changed contact files again and names the calls that had no name.
+fn reload_contacts(conn: &mut Connection, config: &Config) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Checked again inside the transaction: of workers started at once, one reads.
+    if contacts::check(&tx, &config.contacts)?.stale {
+        contacts::refresh(&tx, &config.contacts, &config.numbers)?;
+        contacts::fill_names(&tx)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 fn lease_ms(config: &Config, lane: Lane) -> i64 {
@@ -189,7 +205,7 @@ impl Worker<'_> {
             }
             let call = load_call(&self.conn, &delivery.call_id)?;
             // A popup for a call that is over would only disturb.
-            if call.is_none_or(|c| c.ended_at.is_some()) {
+            if call.as_ref().is_none_or(|c| c.ended_at.is_some()) {
                 self.finish(
                     &delivery,
                     "skipped",
@@ -199,9 +215,24 @@ impl Worker<'_> {
                 self.summary.skipped += 1;
                 continue;
             }
-            let result = match &self.config.popup {
-                Some(popup) => popup.open(&delivery.url),
-                None => Err(anyhow::anyhow!("[popup] is no longer in the config")),
+            let result = match (&self.config.popup, &call) {
+                (Some(popup), Some(call)) => {
+                    // The call may have a name by now (contacts read since it was queued).
+                    let event: String = self.conn.query_row(
+                        "SELECT event FROM events WHERE id = ?1",
+                        [&delivery.event_id],
+                        |row| row.get(0),
+                    )?;
+                    let url = outbox::popup_url(popup, call, &event);
+                    if url != delivery.url {
+                        self.conn.execute(
+                            "UPDATE outbox SET url = ?2 WHERE id = ?1",
+                            params![delivery.id, url],
+                        )?;
+                    }
+                    popup.open(&url)
+                }
+                _ => Err(anyhow::anyhow!("[popup] is no longer in the config")),
             };
             match result {
                 Ok(()) => {
