@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, Table};
 use crate::call::{Call, now_ms};
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, JsonArray, csv_safe, duration, local_time, terminal_safe};
+use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, duration, local_time};
 use crate::paths::Locations;
 use crate::query;
 
@@ -118,8 +118,8 @@ pub fn table(calls: &[Call], now: i64, colour: bool) -> Table {
             Cell::new(local_time(call.started_at)),
             Cell::new(call.direction),
             output::status_cell(call.status_at(now), colour),
-            Cell::new(terminal_safe(&call.number)),
-            Cell::new(terminal_safe(call.name.as_deref().unwrap_or(""))),
+            Cell::new(caller_safe(&call.number)),
+            Cell::new(caller_safe(call.name.as_deref().unwrap_or(""))),
             right(call.ring_ms.map(duration).unwrap_or_default()),
             right(call.talk_ms.map(duration).unwrap_or_default()),
             Cell::new(&call.id),

@@ -11,7 +11,7 @@ use crate::call::{Status, now_ms, rfc3339};
 use crate::cmd::calls;
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, JsonArray, csv_safe, local_time, terminal_safe};
+use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, local_time};
 use crate::paths::Locations;
 use crate::query;
 
@@ -125,8 +125,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                 output::table(["Number", "Name", "Missed", "Last missed", "Last call ID"]);
             for r in &rows {
                 table.add_row([
-                    Cell::new(terminal_safe(&r.number)),
-                    Cell::new(terminal_safe(r.name.as_deref().unwrap_or(""))),
+                    Cell::new(caller_safe(&r.number)),
+                    Cell::new(caller_safe(r.name.as_deref().unwrap_or(""))),
                     Cell::new(r.missed).set_alignment(CellAlignment::Right),
                     Cell::new(local_time(r.last_ms)),
                     Cell::new(&r.last_call_id),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::call::{Direction, Status, now_ms, rfc3339};
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, csv_safe, duration, terminal_safe};
+use crate::output::{self, Format, caller_safe, csv_safe, duration};
 use crate::paths::Locations;
 use crate::query::{self, STATUS_NOW};
 
@@ -302,7 +302,7 @@ fn print(report: &Report, format: Format) -> Result<()> {
                 let secs =
                     |s: Option<f64>| s.map(|s| duration((s * 1000.0) as i64)).unwrap_or_default();
                 table.add_row([
-                    Cell::new(terminal_safe(group)),
+                    Cell::new(caller_safe(group)),
                     right(f.calls.to_string()),
                     right(f.answered.to_string()),
                     right(f.missed.to_string()),
