@@ -154,6 +154,27 @@ fn filters() {
         ["anonymous"]
     );
     assert!(json(&desk, &["calls", "--number", "999999"]).is_empty());
+    // Part of a number written nationally: its digits normalized (49171555) or as typed.
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "0171 555"])),
+        ["+491715555555", "+491715555555"]
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "030 2222"])),
+        ["+49302222222", "+49302222222"]
+    );
+    // The start of an international number.
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "+49 30 11111"])),
+        ["+49301111111", "+49301111111"]
+    );
+    assert_eq!(
+        json(&desk, &["calls", "--number", "+49 30", "--all"]).len(),
+        6,
+        "every Berlin number"
+    );
+    // The whole number as the caller text had it.
+    assert_eq!(json(&desk, &["calls", "--number", "0171 5555555"]).len(), 2);
     // Status and direction.
     let missed = json(&desk, &["calls", "--status", "missed"]);
     assert_eq!(missed.len(), 4);
