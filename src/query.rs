@@ -224,18 +224,24 @@ pub fn stats_sql() -> String {
 }
 
 /// The callers still waiting, one row per number: `number, raw, name, missed, first and last
-/// missed (ms), last call id`. The filter should ask for missed calls. A missed call is
-/// returned by any later call of the same number that was answered, whichever way it went;
-/// identities without digits cannot be called back. The missed calls are found first (by the
-/// time index), then grouped, so that a range of days never scans the whole log.
+/// missed (ms), last call id`, the raw text, name and id those of the number's latest missed
+/// call. The filter should ask for missed calls. A missed call is returned by any later call
+/// of the same number that was answered, whichever way it went; identities without digits
+/// and redacted numbers cannot be called back. The missed calls are found first (by the time
+/// index), then grouped, so that a range of days never scans the whole log.
 pub fn unreturned_sql(limit: Option<u32>) -> String {
     format!(
         "WITH waiting AS MATERIALIZED (SELECT number, raw, name, started_at, id FROM calls \
-         WHERE {{filter}} AND number GLOB '*[0-9]*' AND NOT EXISTS (SELECT 1 FROM calls later \
-         WHERE later.number = calls.number AND later.started_at > calls.started_at \
-         AND later.answered_at IS NOT NULL)) \
-         SELECT number, max(raw), max(name), count(*), min(started_at), max(started_at), max(id) \
-         FROM waiting GROUP BY number ORDER BY max(started_at) DESC {}",
+         WHERE {{filter}} AND number GLOB '*[0-9]*' AND {} AND NOT EXISTS (SELECT 1 FROM calls \
+         later WHERE later.number = calls.number AND later.started_at > calls.started_at \
+         AND later.answered_at IS NOT NULL)), \
+         ranked AS (SELECT number, raw, name, started_at, id, count(*) OVER latest AS missed, \
+         min(started_at) OVER latest AS first, row_number() OVER latest AS nth FROM waiting \
+         WINDOW latest AS (PARTITION BY number ORDER BY started_at DESC, id DESC \
+         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) \
+         SELECT number, raw, name, missed, first, started_at, id FROM ranked WHERE nth = 1 \
+         ORDER BY started_at DESC, id DESC {}",
+        not_redacted("number"),
         limit.map(|n| format!("LIMIT {n}")).unwrap_or_default()
     )
 }
@@ -400,11 +406,15 @@ mod tests {
             ..Filter::default()
         };
         let p = plan_of(&missed, &unreturned_sql(None));
-        assert!(p.contains("INDEX calls_by_start (started_at>?)"), "{p}");
+        assert!(
+            p.contains("SEARCH calls USING INDEX calls_by_start (started_at>?)"),
+            "{p}"
+        );
         assert!(
             p.contains("SEARCH later USING INDEX calls_by_number (number=? AND started_at>?)"),
             "{p}"
         );
+        assert!(!p.contains("SCAN calls"), "{p}");
 
         // The real stats query, over a range of days: by the time index, not a full scan.
         let p = plan_of(&since, &stats_sql());
