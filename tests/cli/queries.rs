@@ -393,13 +393,48 @@ fn stats_by_day_and_more() {
             "stats_day_csv",
             desk.run(&["stats", "--by", "day", "--format", "csv"])
         );
-        insta::assert_json_snapshot!("stats_day_json", json(&desk, &["stats", "--by", "day"])[0]);
+        // The output as written: field order and number formatting included.
+        insta::assert_snapshot!(
+            "stats_day_json",
+            desk.run(&["stats", "--by", "day", "--format", "json"])
+        );
+        insta::assert_snapshot!("stats_table", desk.run(&["stats"]));
+        insta::assert_snapshot!("stats_csv", desk.run(&["stats", "--format", "csv"]));
+        insta::assert_snapshot!("stats_week_table", desk.run(&["stats", "--by", "week"]));
+        insta::assert_snapshot!(
+            "stats_month_csv",
+            desk.run(&["stats", "--by", "month", "--format", "csv"])
+        );
+        insta::assert_snapshot!(
+            "stats_hour_json",
+            desk.run(&["stats", "--by", "hour", "--format", "json"])
+        );
+        insta::assert_snapshot!(
+            "stats_weekday_table",
+            desk.run(&["stats", "--by", "weekday"])
+        );
+        insta::assert_snapshot!(
+            "stats_number_csv",
+            desk.run(&["stats", "--by", "number", "--format", "csv"])
+        );
+        insta::assert_snapshot!("stats_number_table", desk.run(&["stats", "--by", "number"]));
     });
     let table = desk.run(&["stats", "--by", "weekday"]);
     assert!(
         table.contains("Total") && table.contains("Busiest hours"),
         "{table}"
     );
+    // The busiest hours are in every format.
+    let csv = desk.run(&["stats", "--format", "csv"]);
+    assert!(csv.contains("\r\nbusiest_hour,12:00,7,"), "{csv}");
+    assert!(csv.contains("\r\nbusiest_hour,13:00,2,"), "{csv}");
+    assert_eq!(report["busiest_hours"][0]["hour"], 12);
+    assert!(
+        desk.run(&["stats"])
+            .contains("Busiest hours: 12:00 (7 calls), 13:00 (2 calls)")
+    );
+    let err = fails(&desk, &["stats", "--format", "ndjson"]);
+    assert!(err.contains("table, csv or json"), "{err}");
 }
 
 #[test]
