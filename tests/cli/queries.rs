@@ -9,15 +9,21 @@ use serde_json::Value;
 use crate::server::closed_port;
 use crate::support::*;
 
-/// Every RFC 3339 time of a UUIDv7 and local table times vary from run to run: snapshots
-/// show placeholders for them.
+/// Ids (UUIDv7) vary from run to run, and local table times with the zone the commands run
+/// in (UTC unless a test sets TZ): snapshots show placeholders for them.
 fn settings() -> insta::Settings {
+    let mut settings = local_settings();
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[local time]");
+    settings
+}
+
+/// The same, with local times as they are: for commands run with a fixed `TZ`.
+fn local_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(
         r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[call-id]",
     );
-    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[local time]");
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     settings.add_filter(&format!(r"\b{}\b", regex_escape(&host)), "[host]");
     // Column widths follow the values replaced above: only the layout's shape is compared.
@@ -113,6 +119,13 @@ fn json(desk: &Desk, args: &[&str]) -> Vec<Value> {
     }
 }
 
+/// Runs an admin command in the time zone `tz`; it must succeed.
+fn run_in(desk: &Desk, tz: &str, args: &[&str]) -> String {
+    let out = desk.command().env("TZ", tz).args(args).output().unwrap();
+    assert_success(&out, &format!("TZ={tz} callhook {args:?}"));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs an admin command that must fail, and returns its stderr.
 fn fails(desk: &Desk, args: &[&str]) -> String {
     let out = desk.command().args(args).output().unwrap();
@@ -175,6 +188,29 @@ fn every_format_of_calls() {
             desk.run(&["calls", "--format", "ndjson", "--limit", "3"])
         );
     });
+}
+
+/// Tables show local times: here Berlin's (UTC+1 in November), checked as they are.
+#[cfg(unix)]
+#[test]
+fn tables_show_local_times() {
+    let desk = front_desk();
+    let berlin = |args: &[&str]| run_in(&desk, "Europe/Berlin", args);
+    let id = str_field(&json(&desk, &["calls", "--limit", "1"])[0], "id").to_string();
+    local_settings().bind(|| {
+        insta::assert_snapshot!("calls_table_berlin", berlin(&["calls"]));
+        insta::assert_snapshot!("show_table_berlin", berlin(&["show", &id]));
+        insta::assert_snapshot!(
+            "missed_unreturned_table_berlin",
+            berlin(&["missed", "--unreturned"])
+        );
+    });
+    // The same call in UTC (the tests' default zone): an hour earlier.
+    assert!(
+        desk.run(&["calls", "--limit", "1"])
+            .contains("2026-11-24 13:00:00")
+    );
+    assert!(berlin(&["calls", "--limit", "1"]).contains("2026-11-24 14:00:00"));
 }
 
 #[test]
@@ -896,4 +932,50 @@ fn redact_leaves_no_old_text_in_the_file() {
     );
     drop(reader);
     integrity(&desk);
+}
+
+/// Santiago moves its clocks from 00:00 to 01:00 on 2026-09-06: that day has no midnight,
+/// begins at 01:00 (-03, 04:00Z) and lasts 23 hours.
+#[cfg(unix)]
+#[test]
+fn a_day_without_midnight() {
+    let desk = Desk::new();
+    for (at, caller) in [
+        ("2026-09-06T03:59:00Z", "31"),
+        ("2026-09-06T04:00:00Z", "32"),
+        ("2026-09-07T02:59:00Z", "33"),
+        ("2026-09-07T03:00:00Z", "34"),
+    ] {
+        let ms = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        assert_stored(&desk.event_at(ms, "incoming", caller));
+    }
+    let santiago = |args: &[&str]| run_in(&desk, "America/Santiago", args);
+    let day: Value = serde_json::from_str(&santiago(&[
+        "calls",
+        "--since",
+        "2026-09-06",
+        "--until",
+        "2026-09-06",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(numbers(day.as_array().unwrap()), ["33", "32"]);
+    let today: Value =
+        serde_json::from_str(&santiago(&["stats", "--by", "day", "--format", "json"])).unwrap();
+    let groups: Vec<(&str, u64)> = today["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["group"].as_str().unwrap(), g["calls"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        groups,
+        [("2026-09-05", 1), ("2026-09-06", 2), ("2026-09-07", 1)]
+    );
+    local_settings().bind(|| {
+        insta::assert_snapshot!("calls_table_santiago", santiago(&["calls"]));
+    });
 }
