@@ -67,11 +67,18 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            let json = serde_json::json!({
-                "call": call.to_json(now),
-                "events": events,
-                "deliveries": deliveries,
-            });
+            // Fields in the order of their structs, as `calls --format json` has them.
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                call: crate::call::CallJson<'a>,
+                events: &'a [EventJson],
+                deliveries: &'a [Delivery],
+            }
+            let json = Shown {
+                call: call.to_json(now),
+                events: &events,
+                deliveries: &deliveries,
+            };
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         }

@@ -167,6 +167,35 @@ fn deliveries_settle(desk: &Desk) {
     });
 }
 
+/// Text with control and invisible characters made visible, for snapshots of the formats that
+/// keep caller text as it is (CSV): each such character as `⟨U+001B⟩`.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n') || is_invisible(c) {
+                format!("⟨U+{:04X}⟩", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A table a terminal can show as it is: no control character but line ends, nothing
+/// invisible or direction-changing.
+fn assert_inert(table: &str) {
+    let bad: Vec<char> = table
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || is_invisible(c))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?} in\n{table}");
+}
+
 fn numbers(rows: &[Value]) -> Vec<String> {
     rows.iter()
         .map(|r| str_field(r, "number").to_string())
@@ -330,7 +359,10 @@ fn show_one_call() {
         .collect();
     assert_eq!(events, ["incoming", "ring", "answer", "start", "end"]);
     assert_eq!(shown["events"][0]["caller"], "030 2222222");
-    settings().bind(|| insta::assert_snapshot!("show_table", desk.run(&["show", &id])));
+    settings().bind(|| {
+        insta::assert_snapshot!("show_table", desk.run(&["show", &id]));
+        insta::assert_snapshot!("show_json", desk.run(&["show", &id, "--format", "json"]));
+    });
     // A unique start of the id is enough; an unknown one is an error.
     assert_eq!(
         json(&desk, &["show", &id[..30]])[0]["call"]["id"],
@@ -560,6 +592,102 @@ fn hostile_text_is_safe_in_every_format() {
         .collect();
     let want: BTreeSet<String> = callers.iter().map(|c| c.to_string()).collect();
     assert_eq!((from_json, ndjson), (want.clone(), want));
+}
+
+/// Caller texts that attack terminals (escape sequences, an OSC 8 link, bidirectional
+/// overrides, invisible characters, a typed backslash escape) and spreadsheets (formulas,
+/// leading tab or carriage return), quotes and line breaks, and a number written `total`.
+const HOSTILE: [&str; 13] = [
+    "\x1b[31mRED\x1b[0m",
+    "\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",
+    "\u{202e}0987654321",
+    "=HYPERLINK(\"http://evil.example\",\"call me\")",
+    "+1 555 0100",
+    "-2+3",
+    "@SUM(1+1)",
+    "\tTAB",
+    "\rCR",
+    "say \"hi\", then\nbreak",
+    "total",
+    "\\e[31m typed",
+    "zero\u{200b}width\u{feff}\u{2028}sep",
+];
+
+/// Every hostile caller text misses a call, a minute apart.
+fn hostile_desk() -> Desk {
+    let desk = Desk::new();
+    for (i, caller) in HOSTILE.iter().enumerate() {
+        let at = DAY + i as i64 * 60_000;
+        assert_stored(&desk.event_at(at, "incoming", caller));
+        assert_stored(&desk.event_at(at + 1_000, "ring", caller));
+        assert_stored(&desk.event_at(at + 9_000, "end", caller));
+    }
+    desk
+}
+
+#[test]
+fn hostile_text_in_show_missed_and_stats() {
+    let desk = hostile_desk();
+    let calls = json(&desk, &["calls", "--all"]);
+    let id_of = |raw: &str| {
+        let call = calls.iter().find(|c| c["raw"] == raw).unwrap();
+        str_field(call, "id").to_string()
+    };
+    let show_osc = desk.run(&["show", &id_of(HOSTILE[1])]);
+    let show_quote = desk.run(&["show", &id_of(HOSTILE[9])]);
+    let missed_table = desk.run(&["missed", "--all"]);
+    let unreturned_table = desk.run(&["missed", "--unreturned", "--all"]);
+    let stats_table = desk.run(&["stats", "--by", "number"]);
+    for table in [
+        &show_osc,
+        &show_quote,
+        &missed_table,
+        &unreturned_table,
+        &stats_table,
+    ] {
+        assert_inert(table);
+    }
+    // A typed backslash escape cannot pass for an escaped ESC.
+    assert!(missed_table.contains("\\e[31mRED"), "{missed_table}");
+    assert!(missed_table.contains("\\\\e[31m typed"), "{missed_table}");
+    let missed_csv = desk.run(&["missed", "--all", "--format", "csv"]);
+    let stats_csv = desk.run(&["stats", "--by", "number", "--format", "csv"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("hostile_show_osc_table", show_osc);
+        insta::assert_snapshot!("hostile_show_quote_table", show_quote);
+        insta::assert_snapshot!("hostile_missed_table", missed_table);
+        insta::assert_snapshot!("hostile_missed_unreturned_table", unreturned_table);
+        insta::assert_snapshot!("hostile_stats_by_number_table", stats_table);
+        insta::assert_snapshot!("hostile_missed_csv", visible(&missed_csv));
+        insta::assert_snapshot!("hostile_stats_by_number_csv", visible(&stats_csv));
+    });
+    // CSV keeps the text (neutralized where it could be a formula) and reads back exactly.
+    let read = |text: &str| -> Vec<csv::StringRecord> {
+        csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let raws: BTreeSet<String> = read(&missed_csv).iter().map(|r| r[4].to_string()).collect();
+    for caller in HOSTILE {
+        let cell = if caller.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{caller}")
+        } else {
+            caller.to_string()
+        };
+        assert!(raws.contains(&cell), "{cell:?} not in {raws:?}");
+    }
+    // A number written `total` is a group like any other, apart from the totals.
+    let rows = read(&stats_csv);
+    let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (&r[0], &r[1])).collect();
+    assert!(kinds.contains(&("number", "total")), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|(kind, _)| *kind == "total").count(),
+        1,
+        "{kinds:?}"
+    );
+    let total = rows.iter().find(|r| &r[0] == "total").unwrap();
+    assert_eq!(&total[2], HOSTILE.len().to_string().as_str());
 }
 
 fn integrity(desk: &Desk) {
