@@ -14,7 +14,9 @@ cargo build --release --quiet --bin callhook --example generate
 bin=$PWD/target/release/callhook
 work=${WORK:-$(mktemp -d)}
 [[ -n ${WORK:-} ]] || trap 'rm -rf "$work"' EXIT
-export CALLHOOK_DB=$work/calls.db CALLHOOK_CONFIG=$work/no-config.toml
+export CALLHOOK_DB=$work/calls.db CALLHOOK_CONFIG=$work/config.toml
+# The generator's numbers are German: national numbers typed in a query become +49….
+printf '[numbers]\ncountry_code = "49"\n' > "$CALLHOOK_CONFIG"
 if [[ ! -f $CALLHOOK_DB ]]; then
   echo "generating $CALLS calls…" >&2
   target/release/examples/generate --db "$CALLHOOK_DB" --calls "$CALLS" --days 730 >&2
@@ -23,9 +25,12 @@ fi
 number=$(sqlite3 "$CALLHOOK_DB" "SELECT number FROM calls WHERE number LIKE '+49300%' \
   GROUP BY number HAVING count(*) BETWEEN 5 AND 50 LIMIT 1" 2>/dev/null || echo +49300001234)
 partial=${number: -6}
+# The start of the number written nationally (0 for +49), as people type it: 030 0001…
+national="0${number:3:2} ${number:5:4}"
 hyperfine -N --warmup 3 --runs "$RUNS" --style basic --export-json "$work/queries.json" \
   -n "calls --number $number" "$bin calls --number $number" \
   -n "calls --number $partial (digits anywhere)" "$bin calls --number $partial" \
+  -n "calls --number '$national' (national, partial)" "$bin calls --number '$national'" \
   -n "calls --since today" "$bin calls --since today" \
   -n "missed --unreturned --since 30d" "$bin missed --unreturned --since 30d" \
   -n "stats --since 30d --by day" "$bin stats --since 30d --by day" \

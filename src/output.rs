@@ -25,10 +25,27 @@ pub fn table<T: ToString>(header: impl IntoIterator<Item = T>) -> Table {
     table
 }
 
-/// Text safe to print on a terminal: control characters, escape sequences and bidirectional
-/// overrides are shown escaped (`\e`, `\n`, `\u{202e}`), never emitted.
+/// Text safe to print on a terminal: control characters, escape sequences, bidirectional
+/// marks and overrides, invisible (zero-width) characters and line or paragraph separators are
+/// shown escaped (`\e`, `\n`, `\u{202e}`), never emitted. Backslashes are doubled only in
+/// text that needs escapes at all, so that paths (`C:\crm\pop.exe`) stay readable; caller
+/// text takes [`caller_safe`].
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    escape(text, false)
+}
+
+/// Caller text safe to print on a terminal: as [`terminal_safe`], and every backslash shown
+/// doubled (`\\`), so that text a caller typed, such as a literal `\e[31m`, never looks like
+/// an escaped control character.
+pub fn caller_safe(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, backslashes: bool) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| needs_escape(c) || (backslashes && c == '\\'))
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -51,7 +68,18 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            // Arabic letter mark; zero-width space, non-joiner, joiner; LRM, RLM.
+            '\u{61c}'
+                | '\u{200b}'..='\u{200f}'
+                // Line and paragraph separators; bidi embeddings and overrides.
+                | '\u{2028}'..='\u{202e}'
+                // Bidi isolates.
+                | '\u{2066}'..='\u{2069}'
+                // Byte order mark (zero-width no-break space).
+                | '\u{feff}'
+        )
 }
 
 /// The output formats of the query commands.
@@ -68,8 +96,9 @@ pub enum Format {
 }
 
 /// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`,
-/// `@`, a tab or a carriage return gets a leading apostrophe (`'+15551234567`), which
-/// spreadsheets show as text and people read past.
+/// `@`, a tab or a carriage return gets a leading apostrophe (`'+15551234567`). The cell then
+/// starts with an apostrophe, so no formula runs, and a person still reads the number; some
+/// programs show the apostrophe, some hide it.
 pub fn csv_safe(text: &str) -> Cow<'_, str> {
     match text.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
@@ -197,6 +226,38 @@ mod tests {
         assert_eq!(terminal_safe("a\\b\x07"), "a\\\\b\\u{7}");
         assert_eq!(terminal_safe("\u{9b}"), "\\u{9b}");
         assert_eq!(terminal_safe("שלום 😀"), "שלום 😀");
+        // Invisible and layout characters.
+        for (c, shown) in [
+            ('\u{61c}', "\\u{61c}"),
+            ('\u{200b}', "\\u{200b}"),
+            ('\u{200c}', "\\u{200c}"),
+            ('\u{200d}', "\\u{200d}"),
+            ('\u{200e}', "\\u{200e}"),
+            ('\u{200f}', "\\u{200f}"),
+            ('\u{2028}', "\\u{2028}"),
+            ('\u{2029}', "\\u{2029}"),
+            ('\u{2066}', "\\u{2066}"),
+            ('\u{feff}', "\\u{feff}"),
+        ] {
+            assert_eq!(
+                terminal_safe(&format!("1{c}2")),
+                format!("1{shown}2"),
+                "{c:?}"
+            );
+        }
+        // Paths stay readable.
+        assert_eq!(terminal_safe("C:\\crm\\pop.exe"), "C:\\crm\\pop.exe");
+    }
+
+    #[test]
+    fn caller_text_never_passes_for_an_escape() {
+        assert_eq!(caller_safe("\\e[31m"), "\\\\e[31m");
+        assert_eq!(caller_safe("\x1b[31m"), "\\e[31m");
+        assert_ne!(caller_safe("\\e[31m"), caller_safe("\x1b[31m"));
+        assert_ne!(caller_safe("\\u{202e}"), caller_safe("\u{202e}"));
+        assert_eq!(caller_safe("a\\b"), "a\\\\b");
+        assert_eq!(caller_safe("+4930 123"), "+4930 123");
+        assert_eq!(caller_safe("x\u{200b}y"), "x\\u{200b}y");
     }
 
     #[test]
@@ -206,6 +267,7 @@ mod tests {
         assert_eq!(csv_safe("-1+1"), "'-1+1");
         assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_safe("\tx"), "'\tx");
+        assert_eq!(csv_safe("\rx"), "'\rx");
         assert_eq!(csv_safe("100"), "100");
         assert_eq!(csv_safe(""), "");
     }

@@ -53,9 +53,9 @@ impl Filter {
             }
         }
         if let Some(number) = &self.number {
-            let (clause, value) = number_match(number, plan);
-            clauses.push(clause.to_string());
-            params.push((":number".into(), value.into()));
+            let (clause, values) = number_match(number, plan);
+            clauses.push(clause);
+            params.extend(values);
         }
         let sql = if clauses.is_empty() {
             "1".to_string()
@@ -66,35 +66,87 @@ impl Filter {
     }
 }
 
-/// How `--number` matches, and the value it binds to `:number`:
-/// - a complete international number (`+` and 7 digits or more, after normalizing with the
-///   number plan, so `030 1234567` finds `+49301234567`): that number, by index;
-/// - other digits (an extension, part of a number): those digits anywhere in the number;
-/// - text (`anonymous`, `alice`): anywhere in the number or the caller text, any case.
+/// What a redacted value looks like (`callhook redact`): this prefix and 20 lowercase hex
+/// digits of a keyed hash. Only values of exactly that form count as redacted: a caller can
+/// send any text, `redacted:+15551234567` included.
+pub const REDACTED_PREFIX: &str = "redacted:";
+
+/// The hex digits of a redacted value.
+pub const REDACTED_HEX_DIGITS: usize = 20;
+
+/// Whether `text` is a redacted value (the prefix and exactly 20 lowercase hex digits).
+pub fn is_redacted(text: &str) -> bool {
+    text.strip_prefix(REDACTED_PREFIX).is_some_and(|hex| {
+        hex.len() == REDACTED_HEX_DIGITS
+            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// SQL that holds when `column` is not a redacted value ([`is_redacted`] in SQL: GLOB is case
+/// sensitive and matches the whole text).
+pub fn not_redacted(column: &str) -> String {
+    format!(
+        "{column} NOT GLOB '{REDACTED_PREFIX}{}'",
+        "[0-9a-f]".repeat(REDACTED_HEX_DIGITS)
+    )
+}
+
+/// How `--number` matches, as a clause over `calls` and the values it binds:
+/// - a query that dials (digits, with separators or a leading `+`): its digits anywhere in the
+///   number, both as normalized with the number plan (`0171 555` with `country_code = "49"`:
+///   `49171555`) and as typed (`0171555`). So the whole number in any writing (`030 1234567`
+///   finds `+49301234567`), its start (`+49 30 11111`), or any part of it (an extension)
+///   finds the calls;
+/// - text (`anonymous`, `alice`, a redacted value): the number it stands for, or the text
+///   anywhere in the number or the caller text, any case.
 ///
-/// Partial matches look through the distinct numbers, which are far fewer than the calls.
-fn number_match(query: &str, plan: &NumberPlan) -> (&'static str, String) {
+/// Partial matches never match redacted values (their hex digits are not a number); the whole
+/// redacted value finds its calls. They look through the distinct numbers, which are far
+/// fewer than the calls, then find the calls by index.
+fn number_match(query: &str, plan: &NumberPlan) -> (String, Vec<(String, Value)>) {
     let query = query.trim();
     let normalized = plan.number(query);
-    let digits = digits(query);
-    let dialable = normalized.starts_with('+') || normalized.chars().all(|c| c.is_ascii_digit());
-    if normalized.starts_with('+') && digits.len() >= 7 {
-        ("number = :number", normalized)
-    } else if dialable && !digits.is_empty() {
-        (
-            "number IN (SELECT number FROM numbers WHERE instr(number, :number))",
-            digits,
-        )
+    let typed = digits(query);
+    let dialable = !typed.is_empty()
+        && (normalized.starts_with('+') || normalized.chars().all(|c| c.is_ascii_digit()));
+    let not_redacted = not_redacted("number");
+    if dialable {
+        // A number that holds the longer of two nested needles holds the shorter: one test.
+        let digits = digits(&normalized);
+        let needles = if digits.contains(&typed) {
+            vec![(":typed", typed)]
+        } else if typed.contains(&digits) {
+            vec![(":digits", digits)]
+        } else {
+            vec![(":digits", digits), (":typed", typed)]
+        };
+        let tests: Vec<String> = needles
+            .iter()
+            .map(|(name, _)| format!("instr(number, {name})"))
+            .collect();
+        let clause = format!(
+            "number IN (SELECT number FROM numbers WHERE ({}) AND {not_redacted})",
+            tests.join(" OR ")
+        );
+        let params = needles
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.into()))
+            .collect();
+        (clause, params)
     } else {
         let escaped = query
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        (
-            "number IN (SELECT number FROM numbers WHERE number LIKE :number ESCAPE '\\' \
-             OR raw LIKE :number ESCAPE '\\')",
-            format!("%{escaped}%"),
-        )
+        let clause = format!(
+            "number IN (SELECT number FROM numbers WHERE number = :number \
+             OR ((number LIKE :like ESCAPE '\\' OR raw LIKE :like ESCAPE '\\') AND {not_redacted}))"
+        );
+        let params = vec![
+            (":number".to_string(), normalized.into()),
+            (":like".to_string(), format!("%{escaped}%").into()),
+        ];
+        (clause, params)
     }
 }
 
@@ -148,27 +200,48 @@ pub fn each(
     limit: Option<u32>,
     mut f: impl FnMut(Call) -> Result<()>,
 ) -> Result<()> {
+    run(conn, &calls_sql(limit), filter, plan, now, |row| {
+        f(Call::from_row(row)?)
+    })
+}
+
+/// The query of [`each`]: the calls, newest first.
+pub fn calls_sql(limit: Option<u32>) -> String {
     let tail = match limit {
         Some(n) => format!("ORDER BY started_at DESC, id DESC LIMIT {n}"),
         None => "ORDER BY started_at DESC, id DESC".to_string(),
     };
-    let sql = select(Call::COLUMNS, &tail);
-    run(conn, &sql, filter, plan, now, |row| f(Call::from_row(row)?))
+    select(Call::COLUMNS, &tail)
+}
+
+/// The query of `stats`: `started_at, direction, status (as of now), ring_ms, talk_ms, number`
+/// of each call.
+pub fn stats_sql() -> String {
+    select(
+        &format!("started_at, direction, {STATUS_NOW}, ring_ms, talk_ms, number"),
+        "",
+    )
 }
 
 /// The callers still waiting, one row per number: `number, raw, name, missed, first and last
-/// missed (ms), last call id`. The filter should ask for missed calls. A missed call is
-/// returned by any later call of the same number that was answered, whichever way it went;
-/// identities without digits cannot be called back. The missed calls are found first (by the
-/// time index), then grouped, so that a range of days never scans the whole log.
+/// missed (ms), last call id`, the raw text, name and id those of the number's latest missed
+/// call. The filter should ask for missed calls. A missed call is returned by any later call
+/// of the same number that was answered, whichever way it went; identities without digits
+/// and redacted numbers cannot be called back. The missed calls are found first (by the time
+/// index), then grouped, so that a range of days never scans the whole log.
 pub fn unreturned_sql(limit: Option<u32>) -> String {
     format!(
         "WITH waiting AS MATERIALIZED (SELECT number, raw, name, started_at, id FROM calls \
-         WHERE {{filter}} AND number GLOB '*[0-9]*' AND NOT EXISTS (SELECT 1 FROM calls later \
-         WHERE later.number = calls.number AND later.started_at > calls.started_at \
-         AND later.answered_at IS NOT NULL)) \
-         SELECT number, max(raw), max(name), count(*), min(started_at), max(started_at), max(id) \
-         FROM waiting GROUP BY number ORDER BY max(started_at) DESC {}",
+         WHERE {{filter}} AND number GLOB '*[0-9]*' AND {} AND NOT EXISTS (SELECT 1 FROM calls \
+         later WHERE later.number = calls.number AND later.started_at > calls.started_at \
+         AND later.answered_at IS NOT NULL)), \
+         ranked AS (SELECT number, raw, name, started_at, id, count(*) OVER latest AS missed, \
+         min(started_at) OVER latest AS first, row_number() OVER latest AS nth FROM waiting \
+         WINDOW latest AS (PARTITION BY number ORDER BY started_at DESC, id DESC \
+         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) \
+         SELECT number, raw, name, missed, first, started_at, id FROM ranked WHERE nth = 1 \
+         ORDER BY started_at DESC, id DESC {}",
+        not_redacted("number"),
         limit.map(|n| format!("LIMIT {n}")).unwrap_or_default()
     )
 }
@@ -193,22 +266,99 @@ pub fn explain(
 mod tests {
     use super::*;
 
+    fn values(query: &str, plan: &NumberPlan) -> Vec<(String, String)> {
+        number_match(query, plan)
+            .1
+            .into_iter()
+            .map(|(name, value)| match value {
+                Value::Text(text) => (name, text),
+                other => panic!("{name} is {other:?}"),
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
     #[test]
     fn how_numbers_match() {
         let de = NumberPlan {
             country_code: Some("49".into()),
             ..NumberPlan::default()
         };
+        // Part of a national number: its digits normalized, or as typed.
         assert_eq!(
-            number_match("030 1234567", &de),
-            ("number = :number", "+49301234567".into())
+            values("0171 555", &de),
+            pairs(&[(":digits", "49171555"), (":typed", "0171555")])
         );
-        assert_eq!(number_match("+1 555 0100 200", &de).1, "+15550100200");
-        assert!(number_match("4567", &de).0.contains("instr"));
-        assert_eq!(number_match("(0)12-3", &NumberPlan::default()).1, "0123");
-        let (clause, value) = number_match("Ali%ce_", &de);
+        let (clause, _) = number_match("0171 555", &de);
+        assert!(
+            clause.contains("(instr(number, :digits) OR instr(number, :typed))"),
+            "{clause}"
+        );
+        assert!(clause.contains(&not_redacted("number")), "{clause}");
+        // The whole number in another writing: its normalized digits, or as typed.
+        assert_eq!(
+            values("030 1234567", &de),
+            pairs(&[(":digits", "49301234567"), (":typed", "0301234567")])
+        );
+        // Nested needles: one test, with the shorter.
+        assert_eq!(
+            values("0049 30 1234567", &de),
+            pairs(&[(":digits", "49301234567")])
+        );
+        // An international number, whole or its start; an extension: the digits as typed.
+        assert_eq!(
+            values("+49 30 11111", &de),
+            pairs(&[(":typed", "493011111")])
+        );
+        assert_eq!(
+            values("+1 555 0100 200", &de),
+            pairs(&[(":typed", "15550100200")])
+        );
+        assert_eq!(values("4567", &de), pairs(&[(":typed", "4567")]));
+        assert_eq!(
+            values("(0)12-3", &NumberPlan::default()),
+            pairs(&[(":typed", "0123")])
+        );
+        // Text: the number it stands for (a redacted value, whole), or anywhere.
+        let (clause, _) = number_match("Ali%ce_", &de);
         assert!(clause.contains("LIKE"));
-        assert_eq!(value, "%Ali\\%ce\\_%");
+        assert!(clause.contains(&not_redacted("number")), "{clause}");
+        assert_eq!(
+            values("Ali%ce_", &de),
+            pairs(&[(":number", "Ali%ce_"), (":like", "%Ali\\%ce\\_%")])
+        );
+        let hash = "redacted:0123456789abcdef0123";
+        assert_eq!(
+            values(hash, &de)[0],
+            (":number".to_string(), hash.to_string())
+        );
+    }
+
+    #[test]
+    fn redacted_values_are_recognised_exactly() {
+        let hex = "0123456789abcdef0123";
+        let conn = Connection::open_in_memory().unwrap();
+        for (text, redacted) in [
+            (format!("redacted:{hex}"), true),
+            ("redacted:+15551234567".to_string(), false),
+            (format!("redacted:{hex}0"), false),
+            (format!("redacted:{}", &hex[1..]), false),
+            (format!("redacted:{}", hex.to_uppercase()), false),
+            (format!("Redacted:{hex}"), false),
+            (format!(" redacted:{hex}"), false),
+            ("+15551234567".to_string(), false),
+            (String::new(), false),
+        ] {
+            assert_eq!(is_redacted(&text), redacted, "{text:?}");
+            let sql = format!("SELECT {}", not_redacted("?1"));
+            let not: bool = conn.query_row(&sql, [&text], |r| r.get(0)).unwrap();
+            assert_eq!(not, !redacted, "SQL: {text:?}");
+        }
     }
 
     fn plan_of(filter: &Filter, sql: &str) -> String {
@@ -222,29 +372,33 @@ mod tests {
 
     #[test]
     fn the_indexes_serve_the_queries() {
-        let newest = "ORDER BY started_at DESC, id DESC LIMIT 50";
         let since = Filter {
             since: Some(1),
             ..Filter::default()
         };
-        let p = plan_of(&since, &select("id", newest));
-        assert!(p.contains("INDEX calls_by_start (started_at>?)"), "{p}");
+        let newest = calls_sql(Some(50));
+        let p = plan_of(&since, &newest);
+        assert!(
+            p.contains("SEARCH calls USING INDEX calls_by_start (started_at>?)"),
+            "{p}"
+        );
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
 
-        let number = Filter {
-            number: Some("+49 30 1234567".into()),
-            ..Filter::default()
-        };
-        let p = plan_of(&number, &select("id", newest));
-        assert!(p.contains("INDEX calls_by_number (number=?)"), "{p}");
-        assert!(!p.contains("SCAN"), "{p}");
-        let partial = Filter {
-            number: Some("4567".into()),
-            ..Filter::default()
-        };
-        let p = plan_of(&partial, &select("id", newest));
-        assert!(p.contains("INDEX calls_by_number (number=?)"), "{p}");
-        assert!(p.contains("SCAN numbers"), "{p}");
+        // --number, whole or partial: the distinct numbers are scanned (a small table), the
+        // calls found by index, never scanned.
+        for query in ["+49 30 1234567", "4567", "anonymous"] {
+            let number = Filter {
+                number: Some(query.into()),
+                ..Filter::default()
+            };
+            let p = plan_of(&number, &newest);
+            assert!(
+                p.contains("SEARCH calls USING INDEX calls_by_number (number=?)"),
+                "{query}: {p}"
+            );
+            assert!(p.contains("SCAN numbers"), "{query}: {p}");
+            assert!(!p.contains("SCAN calls"), "{query}: {p}");
+        }
 
         let missed = Filter {
             since: Some(1),
@@ -252,13 +406,32 @@ mod tests {
             ..Filter::default()
         };
         let p = plan_of(&missed, &unreturned_sql(None));
-        assert!(p.contains("INDEX calls_by_start (started_at>?)"), "{p}");
+        assert!(
+            p.contains("SEARCH calls USING INDEX calls_by_start (started_at>?)"),
+            "{p}"
+        );
         assert!(
             p.contains("SEARCH later USING INDEX calls_by_number (number=? AND started_at>?)"),
             "{p}"
         );
+        assert!(!p.contains("SCAN calls"), "{p}");
 
-        let p = plan_of(&since, &select("started_at, status", ""));
-        assert!(p.contains("calls_by_start"), "{p}");
+        // The real stats query, over a range of days: by the time index, not a full scan.
+        let p = plan_of(&since, &stats_sql());
+        assert!(
+            p.contains("SEARCH calls USING INDEX calls_by_start (started_at>?)"),
+            "{p}"
+        );
+        assert!(!p.contains("SCAN calls"), "{p}");
+        let range = Filter {
+            since: Some(1),
+            until: Some(2),
+            ..Filter::default()
+        };
+        let p = plan_of(&range, &stats_sql());
+        assert!(
+            p.contains("SEARCH calls USING INDEX calls_by_start (started_at>? AND started_at<?)"),
+            "{p}"
+        );
     }
 }

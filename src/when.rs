@@ -134,4 +134,121 @@ mod tests {
             utc("2026-11-23T23:00:00Z")
         );
     }
+
+    /// America/Santiago in 2026, by the tz database's rules (a zone of our own: chrono-tz is
+    /// not a dependency). -03 until 2026-04-05 03:00Z, when clocks go back from 00:00 to 23:00
+    /// (the 4th has 25 hours); -04 until 2026-09-06 04:00Z, when they jump from 00:00 to 01:00
+    /// (the 6th has no midnight, and 23 hours); -03 after.
+    #[derive(Clone, Copy, Debug)]
+    struct Santiago;
+
+    impl Santiago {
+        fn offset_at(utc_seconds: i64) -> FixedOffset {
+            let winter_from = utc("2026-04-05T03:00:00Z") / 1000;
+            let summer_from = utc("2026-09-06T04:00:00Z") / 1000;
+            let hours = if (winter_from..summer_from).contains(&utc_seconds) {
+                4
+            } else {
+                3
+            };
+            FixedOffset::west_opt(hours * 3600).unwrap()
+        }
+    }
+
+    impl TimeZone for Santiago {
+        type Offset = FixedOffset;
+
+        fn from_offset(_: &FixedOffset) -> Self {
+            Santiago
+        }
+
+        fn offset_from_local_date(&self, local: &NaiveDate) -> LocalResult<FixedOffset> {
+            self.offset_from_local_datetime(&local.and_time(NaiveTime::MIN))
+        }
+
+        fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> LocalResult<FixedOffset> {
+            // The offsets that give back this local time; the earlier instant first.
+            let fits: Vec<FixedOffset> = [3, 4]
+                .map(|h| FixedOffset::west_opt(h * 3600).unwrap())
+                .into_iter()
+                .filter(|&offset| {
+                    let at = local.and_utc().timestamp() - offset.local_minus_utc() as i64;
+                    Santiago::offset_at(at) == offset
+                })
+                .collect();
+            match fits[..] {
+                [] => LocalResult::None,
+                [one] => LocalResult::Single(one),
+                [earlier, later] => LocalResult::Ambiguous(earlier, later),
+                _ => unreachable!(),
+            }
+        }
+
+        fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+            self.offset_from_utc_datetime(&utc.and_time(NaiveTime::MIN))
+        }
+
+        fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+            Santiago::offset_at(utc.and_utc().timestamp())
+        }
+    }
+
+    #[test]
+    fn local_days_across_clock_changes() {
+        let p = |t: &str, b, now: DateTime<Santiago>| parse(t, b, now).unwrap();
+        // The day without a midnight begins at 01:00 (-03).
+        let now = Santiago.with_ymd_and_hms(2026, 9, 6, 12, 0, 0).unwrap();
+        assert_eq!(p("today", Bound::Start, now), utc("2026-09-06T04:00:00Z"));
+        assert_eq!(p("today", Bound::End, now), utc("2026-09-07T03:00:00Z"));
+        assert_eq!(
+            p("yesterday", Bound::Start, now),
+            utc("2026-09-05T04:00:00Z")
+        );
+        assert_eq!(p("yesterday", Bound::End, now), utc("2026-09-06T04:00:00Z"));
+        assert_eq!(
+            p("2026-09-06", Bound::Start, now),
+            utc("2026-09-06T04:00:00Z")
+        );
+        assert_eq!(
+            midnight(&Santiago, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap()),
+            utc("2026-09-06T04:00:00Z")
+        );
+        // 23 hours long.
+        assert_eq!(
+            p("2026-09-06", Bound::End, now) - p("2026-09-06", Bound::Start, now),
+            23 * 3_600_000
+        );
+        // A time in the gap: the first minute after it.
+        assert_eq!(
+            p("2026-09-06 00:30", Bound::Start, now),
+            utc("2026-09-06T04:00:00Z")
+        );
+        // Just after midnight on the day of the change it is still yesterday, by the clock.
+        let early = Santiago.with_ymd_and_hms(2026, 9, 6, 1, 0, 30).unwrap();
+        assert_eq!(p("today", Bound::Start, early), utc("2026-09-06T04:00:00Z"));
+        let before = Santiago.with_ymd_and_hms(2026, 9, 5, 23, 59, 0).unwrap();
+        assert_eq!(
+            p("today", Bound::Start, before),
+            utc("2026-09-05T04:00:00Z")
+        );
+
+        // The clocks go back at midnight: the 4th has 25 hours, the 5th begins at 00:00 (-04).
+        let now = Santiago.with_ymd_and_hms(2026, 4, 5, 9, 0, 0).unwrap();
+        assert_eq!(p("today", Bound::Start, now), utc("2026-04-05T04:00:00Z"));
+        assert_eq!(
+            p("yesterday", Bound::Start, now),
+            utc("2026-04-04T03:00:00Z")
+        );
+        assert_eq!(
+            p("2026-04-04", Bound::End, now) - p("2026-04-04", Bound::Start, now),
+            25 * 3_600_000
+        );
+        // A time that comes twice: the first.
+        assert_eq!(
+            p("2026-04-04 23:30", Bound::Start, now),
+            utc("2026-04-05T02:30:00Z")
+        );
+        // Durations count real time across the change.
+        assert_eq!(p("12h", Bound::Start, now), utc("2026-04-05T01:00:00Z"));
+    }
 }

@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, Table};
 use crate::call::{Call, now_ms};
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, JsonArray, csv_safe, duration, local_time, terminal_safe};
+use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, duration, local_time};
 use crate::paths::Locations;
 use crate::query;
 
@@ -46,18 +46,36 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let filter = args.filter.to_filter()?;
     let limit = (!args.all).then_some(args.limit);
-    let now = now_ms();
-    let plan = &locations.config.numbers;
     let conn = db::open_existing(&locations.db)?;
+    print(
+        conn.as_ref(),
+        &filter,
+        &locations.config.numbers,
+        limit,
+        args.format,
+        "No calls.",
+    )
+}
+
+/// Prints the calls `filter` selects (newest first) in `format`; `none` when a table would be
+/// empty. Exports stream row by row; only the table needs all rows at once (column widths).
+pub fn print(
+    conn: Option<&rusqlite::Connection>,
+    filter: &query::Filter,
+    plan: &crate::caller::NumberPlan,
+    limit: Option<u32>,
+    format: Format,
+    none: &str,
+) -> Result<()> {
+    let now = now_ms();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    // Exports stream row by row; only the table needs all rows at once (for column widths).
     let each = |f: &mut dyn FnMut(&Call) -> Result<()>| -> Result<()> {
-        if let Some(conn) = &conn {
-            query::each(conn, &filter, plan, now, limit, |call| f(&call))?;
+        if let Some(conn) = conn {
+            query::each(conn, filter, plan, now, limit, |call| f(&call))?;
         }
         Ok(())
     };
-    match args.format {
+    match format {
         Format::Json => {
             let mut array = JsonArray::new(&mut out)?;
             each(&mut |call| Ok(array.push(&call.to_json(now))?))?;
@@ -77,7 +95,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                 Ok(())
             })?;
             if calls.is_empty() {
-                writeln!(out, "No calls.")?;
+                writeln!(out, "{none}")?;
             } else {
                 writeln!(out, "{}", table(&calls, now, output::colour()))?;
             }
@@ -118,8 +136,8 @@ pub fn table(calls: &[Call], now: i64, colour: bool) -> Table {
             Cell::new(local_time(call.started_at)),
             Cell::new(call.direction),
             output::status_cell(call.status_at(now), colour),
-            Cell::new(terminal_safe(&call.number)),
-            Cell::new(terminal_safe(call.name.as_deref().unwrap_or(""))),
+            Cell::new(caller_safe(&call.number)),
+            Cell::new(caller_safe(call.name.as_deref().unwrap_or(""))),
             right(call.ring_ms.map(duration).unwrap_or_default()),
             right(call.talk_ms.map(duration).unwrap_or_default()),
             Cell::new(&call.id),

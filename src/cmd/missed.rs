@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use crate::call::{Status, now_ms, rfc3339};
 use crate::cmd::calls;
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, JsonArray, csv_safe, local_time, terminal_safe};
+use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, local_time};
 use crate::paths::Locations;
 use crate::query;
 
@@ -50,52 +50,34 @@ struct Unreturned {
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let mut filter = args.filter.to_filter()?;
+    if filter.status.iter().any(|&s| s != Status::Missed) {
+        bail!(
+            "missed lists missed calls only, so --status cannot choose others: use \
+             `callhook calls --status …` for calls of any status"
+        );
+    }
     filter.status = vec![Status::Missed];
     let limit = (!args.all).then_some(args.limit);
-    let now = now_ms();
     let plan = &locations.config.numbers;
     let conn = db::open_existing(&locations.db)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
 
     if !args.unreturned {
         // The missed calls themselves, as `calls` shows them.
-        let mut rows = Vec::new();
-        if let Some(conn) = &conn {
-            query::each(conn, &filter, plan, now, limit, |call| {
-                rows.push(call);
-                Ok(())
-            })?;
-        }
-        match args.format {
-            Format::Table if rows.is_empty() => writeln!(out, "No missed calls.")?,
-            Format::Table => writeln!(out, "{}", calls::table(&rows, now, output::colour()))?,
-            Format::Json => {
-                let mut array = JsonArray::new(&mut out)?;
-                for call in &rows {
-                    array.push(&call.to_json(now))?;
-                }
-                array.finish()?;
-            }
-            Format::Ndjson => {
-                for call in &rows {
-                    output::ndjson(&mut out, &call.to_json(now))?;
-                }
-            }
-            Format::Csv => {
-                let mut csv = output::csv_writer(&mut out)?;
-                csv.write_record(calls::CSV_HEADER)?;
-                for call in &rows {
-                    csv.write_record(calls::csv_record(call, now))?;
-                }
-                csv.flush()?;
-            }
-        }
-        out.flush()?;
-        return Ok(());
+        return calls::print(
+            conn.as_ref(),
+            &filter,
+            plan,
+            limit,
+            args.format,
+            "No missed calls.",
+        );
     }
 
-    let mut rows = Vec::new();
-    if let Some(conn) = &conn {
+    let now = now_ms();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Exports stream row by row; only the table needs all rows at once (column widths).
+    let each = |f: &mut dyn FnMut(Unreturned) -> Result<()>| -> Result<()> {
+        let Some(conn) = &conn else { return Ok(()) };
         query::run(
             conn,
             &query::unreturned_sql(limit),
@@ -104,7 +86,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             now,
             |row| {
                 let last_ms: i64 = row.get(5)?;
-                rows.push(Unreturned {
+                f(Unreturned {
                     number: row.get(0)?,
                     raw: row.get(1)?,
                     name: row.get(2)?,
@@ -113,39 +95,40 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                     last_missed_at: rfc3339(last_ms),
                     last_call_id: row.get(6)?,
                     last_ms,
-                });
-                Ok(())
+                })
             },
-        )?;
-    }
+        )
+    };
     match args.format {
-        Format::Table if rows.is_empty() => writeln!(out, "Nobody is waiting for a call back.")?,
         Format::Table => {
-            let mut table =
-                output::table(["Number", "Name", "Missed", "Last missed", "Last call ID"]);
-            for r in &rows {
-                table.add_row([
-                    Cell::new(terminal_safe(&r.number)),
-                    Cell::new(terminal_safe(r.name.as_deref().unwrap_or(""))),
-                    Cell::new(r.missed).set_alignment(CellAlignment::Right),
-                    Cell::new(local_time(r.last_ms)),
-                    Cell::new(&r.last_call_id),
-                ]);
+            let mut rows = Vec::new();
+            each(&mut |r| {
+                rows.push(r);
+                Ok(())
+            })?;
+            if rows.is_empty() {
+                writeln!(out, "Nobody is waiting for a call back.")?;
+            } else {
+                let mut table =
+                    output::table(["Number", "Name", "Missed", "Last missed", "Last call ID"]);
+                for r in &rows {
+                    table.add_row([
+                        Cell::new(caller_safe(&r.number)),
+                        Cell::new(caller_safe(r.name.as_deref().unwrap_or(""))),
+                        Cell::new(r.missed).set_alignment(CellAlignment::Right),
+                        Cell::new(local_time(r.last_ms)),
+                        Cell::new(&r.last_call_id),
+                    ]);
+                }
+                writeln!(out, "{}", output::styled(table, output::colour()))?;
             }
-            writeln!(out, "{table}")?;
         }
         Format::Json => {
             let mut array = JsonArray::new(&mut out)?;
-            for r in &rows {
-                array.push(r)?;
-            }
+            each(&mut |r| Ok(array.push(&r)?))?;
             array.finish()?;
         }
-        Format::Ndjson => {
-            for r in &rows {
-                output::ndjson(&mut out, r)?;
-            }
-        }
+        Format::Ndjson => each(&mut |r| Ok(output::ndjson(&mut out, &r)?))?,
         Format::Csv => {
             let mut csv = output::csv_writer(&mut out)?;
             csv.write_record([
@@ -157,8 +140,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                 "last_missed_at",
                 "last_call_id",
             ])?;
-            for r in &rows {
-                csv.write_record([
+            each(&mut |r| {
+                Ok(csv.write_record([
                     csv_safe(&r.number).as_ref(),
                     csv_safe(&r.raw).as_ref(),
                     csv_safe(r.name.as_deref().unwrap_or("")).as_ref(),
@@ -166,8 +149,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                     &r.first_missed_at,
                     &r.last_missed_at,
                     &r.last_call_id,
-                ])?;
-            }
+                ])?)
+            })?;
             csv.flush()?;
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::call::{Call, now_ms, rfc3339};
 use crate::db;
 use crate::outbox::Delivery;
-use crate::output::{self, duration, local_time, terminal_safe};
+use crate::output::{self, caller_safe, duration, local_time, terminal_safe};
 use crate::paths::Locations;
 
 #[derive(clap::Args)]
@@ -67,11 +67,18 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            let json = serde_json::json!({
-                "call": call.to_json(now),
-                "events": events,
-                "deliveries": deliveries,
-            });
+            // Fields in the order of their structs, as `calls --format json` has them.
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                call: crate::call::CallJson<'a>,
+                events: &'a [EventJson],
+                deliveries: &'a [Delivery],
+            }
+            let json = Shown {
+                call: call.to_json(now),
+                events: &events,
+                deliveries: &deliveries,
+            };
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         }
@@ -83,11 +90,11 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             };
             row("Direction", Cell::new(call.direction));
             row("Status", output::status_cell(call.status_at(now), colour));
-            row("Number", Cell::new(terminal_safe(&call.number)));
-            row("Caller text", Cell::new(terminal_safe(&call.raw)));
+            row("Number", Cell::new(caller_safe(&call.number)));
+            row("Caller text", Cell::new(caller_safe(&call.raw)));
             row(
                 "Name",
-                Cell::new(terminal_safe(call.name.as_deref().unwrap_or(""))),
+                Cell::new(caller_safe(call.name.as_deref().unwrap_or(""))),
             );
             let time = |t: Option<i64>| Cell::new(t.map(local_time).unwrap_or_default());
             row("Started", time(Some(call.started_at)));
@@ -106,7 +113,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 
             let mut table = output::table(["Time", "Event", "Caller text", "Host", "User"]);
             for e in &events {
-                let mut caller = terminal_safe(&e.caller).into_owned();
+                let mut caller = caller_safe(&e.caller).into_owned();
                 if e.caller_truncated {
                     caller.push_str(" …(cut at 1 KiB)");
                 }

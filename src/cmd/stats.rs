@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::call::{Direction, Status, now_ms, rfc3339};
 use crate::cmd::filter::FilterArgs;
 use crate::db;
-use crate::output::{self, Format, csv_safe, duration, terminal_safe};
+use crate::output::{self, Format, caller_safe, csv_safe, duration};
 use crate::paths::Locations;
-use crate::query::{self, STATUS_NOW};
+use crate::query;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +53,9 @@ struct Figures {
     talk_seconds_average: Option<f64>,
     /// From ringing to answer, over the answered incoming calls.
     ring_seconds_average: Option<f64>,
+    /// Summed exactly, in milliseconds; the seconds above are derived from it.
+    #[serde(skip)]
+    talk_ms: i64,
     #[serde(skip)]
     incoming_over: u64,
     #[serde(skip)]
@@ -86,7 +89,7 @@ impl Figures {
             }
         }
         if let Some(talk) = row.talk_ms {
-            self.talk_seconds_total += talk as f64 / 1000.0;
+            self.talk_ms += talk;
             self.talked += 1;
         }
     }
@@ -94,9 +97,10 @@ impl Figures {
     fn finish(mut self) -> Self {
         let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
         self.answer_rate = ratio(self.incoming_answered as f64, self.incoming_over);
-        self.talk_seconds_average = ratio(self.talk_seconds_total, self.talked);
-        self.ring_seconds_average = ratio(self.ring_ms as f64 / 1000.0, self.rang);
-        self.talk_seconds_total = (self.talk_seconds_total * 1000.0).round() / 1000.0;
+        // Seconds from whole milliseconds: one division each, no sum of fractions.
+        self.talk_seconds_total = self.talk_ms as f64 / 1000.0;
+        self.talk_seconds_average = ratio(self.talk_ms as f64, self.talked).map(|ms| ms / 1000.0);
+        self.ring_seconds_average = ratio(self.ring_ms as f64, self.rang).map(|ms| ms / 1000.0);
         self
     }
 }
@@ -144,39 +148,31 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
     let mut hours = [0u64; 24];
     if let Some(conn) = db::open_existing(&locations.db)? {
-        let columns = format!("started_at, direction, {STATUS_NOW}, ring_ms, talk_ms, number");
         let plan = &locations.config.numbers;
-        query::run(
-            &conn,
-            &query::select(&columns, ""),
-            &filter,
-            plan,
-            now,
-            |r| {
-                let direction: String = r.get(1)?;
-                let status: String = r.get(2)?;
-                let row = Row {
-                    started_at: r.get(0)?,
-                    direction: Direction::parse(&direction).unwrap_or(Direction::In),
-                    status: Status::parse(&status).unwrap_or(Status::InProgress),
-                    ring_ms: r.get(3)?,
-                    talk_ms: r.get(4)?,
-                    number: r.get(5)?,
-                };
-                let local = DateTime::from_timestamp_millis(row.started_at)
-                    .unwrap_or_default()
-                    .with_timezone(&Local);
-                hours[local.hour() as usize] += 1;
-                total.add(&row);
-                if let Some(by) = args.by {
-                    groups
-                        .entry(group_key(by, &local, &row))
-                        .or_default()
-                        .add(&row);
-                }
-                Ok(())
-            },
-        )?;
+        query::run(&conn, &query::stats_sql(), &filter, plan, now, |r| {
+            let direction: String = r.get(1)?;
+            let status: String = r.get(2)?;
+            let row = Row {
+                started_at: r.get(0)?,
+                direction: Direction::parse(&direction).unwrap_or(Direction::In),
+                status: Status::parse(&status).unwrap_or(Status::InProgress),
+                ring_ms: r.get(3)?,
+                talk_ms: r.get(4)?,
+                number: r.get(5)?,
+            };
+            let local = DateTime::from_timestamp_millis(row.started_at)
+                .unwrap_or_default()
+                .with_timezone(&Local);
+            hours[local.hour() as usize] += 1;
+            total.add(&row);
+            if let Some(by) = args.by {
+                groups
+                    .entry(group_key(by, &local, &row))
+                    .or_default()
+                    .add(&row);
+            }
+            Ok(())
+        })?;
     }
     let mut groups: Vec<Group> = groups
         .into_iter()
@@ -229,13 +225,35 @@ fn group_key(by: By, local: &DateTime<Local>, row: &Row) -> (i64, String) {
             local.year() as i64 * 100 + local.month() as i64,
             local.format("%Y-%m").to_string(),
         ),
-        By::Hour => (local.hour() as i64, format!("{:02}:00", local.hour())),
+        By::Hour => (local.hour() as i64, hour_label(local.hour())),
         By::Weekday => (
             local.weekday().num_days_from_monday() as i64,
             local.format("%a").to_string(),
         ),
         By::Number => (0, row.number.clone()),
     }
+}
+
+/// The CSV columns: the kind of row (the `--by` of a group, `total`, `busiest_hour`), the
+/// group, and the figures; a busiest hour has its calls and nothing more.
+const CSV_HEADER: [&str; 12] = [
+    "kind",
+    "group",
+    "calls",
+    "answered",
+    "missed",
+    "busy",
+    "no_answer",
+    "in_progress",
+    "answer_rate",
+    "talk_seconds_total",
+    "talk_seconds_average",
+    "ring_seconds_average",
+];
+
+/// An hour of the day as groups and the busiest hours show it: `09:00`.
+fn hour_label(hour: u32) -> String {
+    format!("{hour:02}:00")
 }
 
 fn print(report: &Report, format: Format) -> Result<()> {
@@ -246,24 +264,20 @@ fn print(report: &Report, format: Format) -> Result<()> {
             writeln!(out)?;
         }
         Format::Csv => {
+            // One kind of row per line, named in the first column: the groups (by their
+            // `--by`), the total, and the busiest hours; so no group, a number written
+            // `total` included, can pass for another kind of row.
             let mut csv = output::csv_writer(&mut out)?;
-            csv.write_record([
-                "group",
-                "calls",
-                "answered",
-                "missed",
-                "busy",
-                "no_answer",
-                "in_progress",
-                "answer_rate",
-                "talk_seconds_total",
-                "talk_seconds_average",
-                "ring_seconds_average",
-            ])?;
-            let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
-            for (group, f) in rows.chain([("total", &report.total)]) {
+            csv.write_record(CSV_HEADER)?;
+            let kind = report.by.as_deref().unwrap_or("group");
+            let rows = report
+                .groups
+                .iter()
+                .map(|g| (kind, g.group.as_str(), &g.figures));
+            for (kind, group, f) in rows.chain([("total", "", &report.total)]) {
                 let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
                 csv.write_record([
+                    kind.to_string(),
                     csv_safe(group).into_owned(),
                     f.calls.to_string(),
                     f.answered.to_string(),
@@ -276,6 +290,15 @@ fn print(report: &Report, format: Format) -> Result<()> {
                     opt(f.talk_seconds_average),
                     opt(f.ring_seconds_average),
                 ])?;
+            }
+            for h in &report.busiest_hours {
+                let mut record = vec![
+                    "busiest_hour".to_string(),
+                    hour_label(h.hour),
+                    h.calls.to_string(),
+                ];
+                record.resize(CSV_HEADER.len(), String::new());
+                csv.write_record(record)?;
             }
             csv.flush()?;
         }
@@ -299,10 +322,12 @@ fn print(report: &Report, format: Format) -> Result<()> {
             let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
             for (group, f) in rows.chain([("Total", &report.total)]) {
                 let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-                let secs =
-                    |s: Option<f64>| s.map(|s| duration((s * 1000.0) as i64)).unwrap_or_default();
+                let secs = |s: Option<f64>| {
+                    s.map(|s| duration((s * 1000.0).round() as i64))
+                        .unwrap_or_default()
+                };
                 table.add_row([
-                    Cell::new(terminal_safe(group)),
+                    Cell::new(caller_safe(group)),
                     right(f.calls.to_string()),
                     right(f.answered.to_string()),
                     right(f.missed.to_string()),
@@ -313,7 +338,7 @@ fn print(report: &Report, format: Format) -> Result<()> {
                             .map(|r| format!("{:.0}%", r * 100.0))
                             .unwrap_or_default(),
                     ),
-                    right(duration((f.talk_seconds_total * 1000.0) as i64)),
+                    right(duration(f.talk_ms)),
                     right(secs(f.talk_seconds_average)),
                     right(secs(f.ring_seconds_average)),
                 ]);
@@ -323,11 +348,48 @@ fn print(report: &Report, format: Format) -> Result<()> {
                 let hours: Vec<String> = report
                     .busiest_hours
                     .iter()
-                    .map(|h| format!("{:02}:00 ({} calls)", h.hour, h.calls))
+                    .map(|h| format!("{} ({} calls)", hour_label(h.hour), h.calls))
                     .collect();
                 writeln!(out, "Busiest hours: {}", hours.join(", "))?;
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn talk(ms: i64) -> Row {
+        Row {
+            started_at: 0,
+            direction: Direction::Out,
+            status: Status::Answered,
+            ring_ms: Some(1_000),
+            talk_ms: Some(ms),
+            number: "100".into(),
+        }
+    }
+
+    #[test]
+    fn talk_time_is_summed_in_whole_milliseconds() {
+        let mut f = Figures::default();
+        f.add(&talk(100));
+        f.add(&talk(200));
+        let f = f.finish();
+        assert_eq!(f.talk_ms, 300);
+        assert_eq!(f.talk_seconds_total, 0.3);
+        // Float seconds would give 0.30000000000000004 / 2.
+        assert_eq!(f.talk_seconds_average, Some(0.15));
+
+        // A long log: a million calls of 0.1 s each is exactly 100000 s.
+        let mut f = Figures::default();
+        for _ in 0..1_000_000 {
+            f.add(&talk(100));
+        }
+        let f = f.finish();
+        assert_eq!(f.talk_seconds_total, 100_000.0);
+        assert_eq!(f.talk_seconds_average, Some(0.1));
+    }
 }

@@ -2,20 +2,28 @@
 //! format, retention and redaction.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::server::closed_port;
 use crate::support::*;
 
-/// Every RFC 3339 time of a UUIDv7 and local table times vary from run to run: snapshots
-/// show placeholders for them.
+/// Ids (UUIDv7) vary from run to run, and local table times with the zone the commands run
+/// in (UTC unless a test sets TZ): snapshots show placeholders for them.
 fn settings() -> insta::Settings {
+    let mut settings = local_settings();
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[local time]");
+    settings
+}
+
+/// The same, with local times as they are: for commands run with a fixed `TZ`.
+fn local_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(
         r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[call-id]",
     );
-    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[local time]");
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     settings.add_filter(&format!(r"\b{}\b", regex_escape(&host)), "[host]");
     // Column widths follow the values replaced above: only the layout's shape is compared.
@@ -37,9 +45,16 @@ fn regex_escape(text: &str) -> String {
 /// 2026-11-24, 12:00 UTC: midday, so the local date is the same in every time zone we run in.
 const DAY: i64 = T0 - 22 * 3_600_000;
 
+const NUMBER_PLAN: &str = "[numbers]\ncountry_code = \"49\"\n";
+
 /// A day of calls at a front desk, 2026-11-23 and 2026-11-24.
 fn front_desk() -> Desk {
-    let desk = Desk::new().with_config("[numbers]\ncountry_code = \"49\"\n");
+    front_desk_with("")
+}
+
+/// The same, with more configuration (after the number plan).
+fn front_desk_with(config: &str) -> Desk {
+    let desk = Desk::new().with_config(&format!("{NUMBER_PLAN}{config}"));
     /// (day offset, [(event, seconds)], caller)
     type Call = (i64, &'static [(&'static str, i64)], &'static str);
     let calls: &[Call] = &[
@@ -104,6 +119,83 @@ fn json(desk: &Desk, args: &[&str]) -> Vec<Value> {
     }
 }
 
+/// Runs an admin command in the time zone `tz`; it must succeed.
+fn run_in(desk: &Desk, tz: &str, args: &[&str]) -> String {
+    let out = desk.command().env("TZ", tz).args(args).output().unwrap();
+    assert_success(&out, &format!("TZ={tz} callhook {args:?}"));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs an admin command that must fail, and returns its stderr.
+fn fails(desk: &Desk, args: &[&str]) -> String {
+    let out = desk.command().args(args).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "callhook {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Deliveries to a webhook that nobody answers: they are tried once and stay pending for a
+/// day, and the worker does not wait around for them.
+fn unanswered_webhook() -> String {
+    format!(
+        "[outbox]\nretries = [\"24h\"]\nstay = \"0s\"\n\n[[webhook]]\nname = \"crm\"\n\
+         url = \"http://127.0.0.1:{}/hook\"\n",
+        closed_port()
+    )
+}
+
+/// Waits until no delivery is due (the first was tried, the others wait behind it for its
+/// retry) and no worker is left.
+fn deliveries_settle(desk: &Desk) {
+    wait_until(Duration::from_secs(60), "the deliveries to settle", || {
+        let conn = desk.conn();
+        let due: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE status = 'pending' \
+                 AND next_at <= (julianday('now') - 2440587.5) * 86400000.0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let workers: i64 = conn
+            .query_row("SELECT count(*) FROM worker_leases", [], |r| r.get(0))
+            .unwrap();
+        due == 0 && workers == 0
+    });
+}
+
+/// Text with control and invisible characters made visible, for snapshots of the formats that
+/// keep caller text as it is (CSV): each such character as `⟨U+001B⟩`.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n') || is_invisible(c) {
+                format!("⟨U+{:04X}⟩", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A table a terminal can show as it is: no control character but line ends, nothing
+/// invisible or direction-changing.
+fn assert_inert(table: &str) {
+    let bad: Vec<char> = table
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || is_invisible(c))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?} in\n{table}");
+}
+
 fn numbers(rows: &[Value]) -> Vec<String> {
     rows.iter()
         .map(|r| str_field(r, "number").to_string())
@@ -125,6 +217,29 @@ fn every_format_of_calls() {
             desk.run(&["calls", "--format", "ndjson", "--limit", "3"])
         );
     });
+}
+
+/// Tables show local times: here Berlin's (UTC+1 in November), checked as they are.
+#[cfg(unix)]
+#[test]
+fn tables_show_local_times() {
+    let desk = front_desk();
+    let berlin = |args: &[&str]| run_in(&desk, "Europe/Berlin", args);
+    let id = str_field(&json(&desk, &["calls", "--limit", "1"])[0], "id").to_string();
+    local_settings().bind(|| {
+        insta::assert_snapshot!("calls_table_berlin", berlin(&["calls"]));
+        insta::assert_snapshot!("show_table_berlin", berlin(&["show", &id]));
+        insta::assert_snapshot!(
+            "missed_unreturned_table_berlin",
+            berlin(&["missed", "--unreturned"])
+        );
+    });
+    // The same call in UTC (the tests' default zone): an hour earlier.
+    assert!(
+        desk.run(&["calls", "--limit", "1"])
+            .contains("2026-11-24 13:00:00")
+    );
+    assert!(berlin(&["calls", "--limit", "1"]).contains("2026-11-24 14:00:00"));
 }
 
 #[test]
@@ -154,6 +269,27 @@ fn filters() {
         ["anonymous"]
     );
     assert!(json(&desk, &["calls", "--number", "999999"]).is_empty());
+    // Part of a number written nationally: its digits normalized (49171555) or as typed.
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "0171 555"])),
+        ["+491715555555", "+491715555555"]
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "030 2222"])),
+        ["+49302222222", "+49302222222"]
+    );
+    // The start of an international number.
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", "+49 30 11111"])),
+        ["+49301111111", "+49301111111"]
+    );
+    assert_eq!(
+        json(&desk, &["calls", "--number", "+49 30", "--all"]).len(),
+        6,
+        "every Berlin number"
+    );
+    // The whole number as the caller text had it.
+    assert_eq!(json(&desk, &["calls", "--number", "0171 5555555"]).len(), 2);
     // Status and direction.
     let missed = json(&desk, &["calls", "--status", "missed"]);
     assert_eq!(missed.len(), 4);
@@ -223,7 +359,10 @@ fn show_one_call() {
         .collect();
     assert_eq!(events, ["incoming", "ring", "answer", "start", "end"]);
     assert_eq!(shown["events"][0]["caller"], "030 2222222");
-    settings().bind(|| insta::assert_snapshot!("show_table", desk.run(&["show", &id])));
+    settings().bind(|| {
+        insta::assert_snapshot!("show_table", desk.run(&["show", &id]));
+        insta::assert_snapshot!("show_json", desk.run(&["show", &id, "--format", "json"]));
+    });
     // A unique start of the id is enough; an unknown one is an error.
     assert_eq!(
         json(&desk, &["show", &id[..30]])[0]["call"]["id"],
@@ -249,6 +388,10 @@ fn missed_and_unreturned() {
         1
     );
     settings().bind(|| {
+        insta::assert_snapshot!("missed_table", desk.run(&["missed"]));
+        insta::assert_snapshot!("missed_csv", desk.run(&["missed", "--format", "csv"]));
+        insta::assert_snapshot!("missed_json", desk.run(&["missed", "--format", "json"]));
+        insta::assert_snapshot!("missed_ndjson", desk.run(&["missed", "--format", "ndjson"]));
         insta::assert_snapshot!(
             "missed_unreturned_table",
             desk.run(&["missed", "--unreturned"])
@@ -257,7 +400,58 @@ fn missed_and_unreturned() {
             "missed_unreturned_csv",
             desk.run(&["missed", "--unreturned", "--format", "csv"])
         );
+        insta::assert_snapshot!(
+            "missed_unreturned_json",
+            desk.run(&["missed", "--unreturned", "--format", "json"])
+        );
     });
+    // Exports of every row stream; they give the same rows.
+    assert_eq!(json(&desk, &["missed", "--all"]), missed);
+    let ndjson = desk.run(&["missed", "--unreturned", "--all", "--format", "ndjson"]);
+    let rows: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows, waiting);
+    // `missed` is about missed calls: another status is an error, not silently ignored.
+    assert_eq!(json(&desk, &["missed", "--status", "missed"]), missed);
+    let err = fails(&desk, &["missed", "--status", "answered"]);
+    assert!(err.contains("missed lists missed calls only"), "{err}");
+    assert!(err.contains("callhook calls --status"), "{err}");
+}
+
+/// The worklist shows a number as its latest missed call had it: that call's caller text
+/// and name, not whichever sorts last.
+#[test]
+fn unreturned_rows_show_the_latest_missed_call() {
+    let contacts = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(contacts.path(), "+49301234567,Zoe Old\n").unwrap();
+    let desk = Desk::new().with_config(&format!(
+        "{NUMBER_PLAN}[contacts]\ncsv = {}\n",
+        toml_str(contacts.path().to_str().unwrap())
+    ));
+    let missed = |at: i64, caller: &str| {
+        for (dt, event) in [(0, "incoming"), (1_000, "ring"), (20_000, "end")] {
+            assert_stored(&desk.event_at(at + dt, event, caller));
+        }
+    };
+    missed(DAY, "Zed <sip:0301234567@pbx>");
+    // The contact was renamed since (a different size, so it is read again).
+    std::fs::write(contacts.path(), "+49301234567,Anna New Name\n").unwrap();
+    missed(DAY + 3_600_000, "030 1234567");
+    let calls = json(&desk, &["calls"]);
+    assert_eq!(calls[0]["name"], "Anna New Name");
+    assert_eq!(calls[1]["name"], "Zoe Old");
+    let waiting = json(&desk, &["missed", "--unreturned"]);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let row = &waiting[0];
+    assert_eq!(row["number"], "+49301234567");
+    assert_eq!(row["raw"], "030 1234567");
+    assert_eq!(row["name"], "Anna New Name");
+    assert_eq!(row["missed"], 2);
+    assert_eq!(row["last_call_id"], calls[0]["id"]);
+    assert_eq!(row["first_missed_at"], calls[1]["started_at"]);
+    assert_eq!(row["last_missed_at"], calls[0]["started_at"]);
 }
 
 #[test]
@@ -304,13 +498,48 @@ fn stats_by_day_and_more() {
             "stats_day_csv",
             desk.run(&["stats", "--by", "day", "--format", "csv"])
         );
-        insta::assert_json_snapshot!("stats_day_json", json(&desk, &["stats", "--by", "day"])[0]);
+        // The output as written: field order and number formatting included.
+        insta::assert_snapshot!(
+            "stats_day_json",
+            desk.run(&["stats", "--by", "day", "--format", "json"])
+        );
+        insta::assert_snapshot!("stats_table", desk.run(&["stats"]));
+        insta::assert_snapshot!("stats_csv", desk.run(&["stats", "--format", "csv"]));
+        insta::assert_snapshot!("stats_week_table", desk.run(&["stats", "--by", "week"]));
+        insta::assert_snapshot!(
+            "stats_month_csv",
+            desk.run(&["stats", "--by", "month", "--format", "csv"])
+        );
+        insta::assert_snapshot!(
+            "stats_hour_json",
+            desk.run(&["stats", "--by", "hour", "--format", "json"])
+        );
+        insta::assert_snapshot!(
+            "stats_weekday_table",
+            desk.run(&["stats", "--by", "weekday"])
+        );
+        insta::assert_snapshot!(
+            "stats_number_csv",
+            desk.run(&["stats", "--by", "number", "--format", "csv"])
+        );
+        insta::assert_snapshot!("stats_number_table", desk.run(&["stats", "--by", "number"]));
     });
     let table = desk.run(&["stats", "--by", "weekday"]);
     assert!(
         table.contains("Total") && table.contains("Busiest hours"),
         "{table}"
     );
+    // The busiest hours are in every format.
+    let csv = desk.run(&["stats", "--format", "csv"]);
+    assert!(csv.contains("\r\nbusiest_hour,12:00,7,"), "{csv}");
+    assert!(csv.contains("\r\nbusiest_hour,13:00,2,"), "{csv}");
+    assert_eq!(report["busiest_hours"][0]["hour"], 12);
+    assert!(
+        desk.run(&["stats"])
+            .contains("Busiest hours: 12:00 (7 calls), 13:00 (2 calls)")
+    );
+    let err = fails(&desk, &["stats", "--format", "ndjson"]);
+    assert!(err.contains("table, csv or json"), "{err}");
 }
 
 #[test]
@@ -365,6 +594,102 @@ fn hostile_text_is_safe_in_every_format() {
     assert_eq!((from_json, ndjson), (want.clone(), want));
 }
 
+/// Caller texts that attack terminals (escape sequences, an OSC 8 link, bidirectional
+/// overrides, invisible characters, a typed backslash escape) and spreadsheets (formulas,
+/// leading tab or carriage return), quotes and line breaks, and a number written `total`.
+const HOSTILE: [&str; 13] = [
+    "\x1b[31mRED\x1b[0m",
+    "\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",
+    "\u{202e}0987654321",
+    "=HYPERLINK(\"http://evil.example\",\"call me\")",
+    "+1 555 0100",
+    "-2+3",
+    "@SUM(1+1)",
+    "\tTAB",
+    "\rCR",
+    "say \"hi\", then\nbreak",
+    "total",
+    "\\e[31m typed",
+    "zero\u{200b}width\u{feff}\u{2028}sep",
+];
+
+/// Every hostile caller text misses a call, a minute apart.
+fn hostile_desk() -> Desk {
+    let desk = Desk::new();
+    for (i, caller) in HOSTILE.iter().enumerate() {
+        let at = DAY + i as i64 * 60_000;
+        assert_stored(&desk.event_at(at, "incoming", caller));
+        assert_stored(&desk.event_at(at + 1_000, "ring", caller));
+        assert_stored(&desk.event_at(at + 9_000, "end", caller));
+    }
+    desk
+}
+
+#[test]
+fn hostile_text_in_show_missed_and_stats() {
+    let desk = hostile_desk();
+    let calls = json(&desk, &["calls", "--all"]);
+    let id_of = |raw: &str| {
+        let call = calls.iter().find(|c| c["raw"] == raw).unwrap();
+        str_field(call, "id").to_string()
+    };
+    let show_osc = desk.run(&["show", &id_of(HOSTILE[1])]);
+    let show_quote = desk.run(&["show", &id_of(HOSTILE[9])]);
+    let missed_table = desk.run(&["missed", "--all"]);
+    let unreturned_table = desk.run(&["missed", "--unreturned", "--all"]);
+    let stats_table = desk.run(&["stats", "--by", "number"]);
+    for table in [
+        &show_osc,
+        &show_quote,
+        &missed_table,
+        &unreturned_table,
+        &stats_table,
+    ] {
+        assert_inert(table);
+    }
+    // A typed backslash escape cannot pass for an escaped ESC.
+    assert!(missed_table.contains("\\e[31mRED"), "{missed_table}");
+    assert!(missed_table.contains("\\\\e[31m typed"), "{missed_table}");
+    let missed_csv = desk.run(&["missed", "--all", "--format", "csv"]);
+    let stats_csv = desk.run(&["stats", "--by", "number", "--format", "csv"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("hostile_show_osc_table", show_osc);
+        insta::assert_snapshot!("hostile_show_quote_table", show_quote);
+        insta::assert_snapshot!("hostile_missed_table", missed_table);
+        insta::assert_snapshot!("hostile_missed_unreturned_table", unreturned_table);
+        insta::assert_snapshot!("hostile_stats_by_number_table", stats_table);
+        insta::assert_snapshot!("hostile_missed_csv", visible(&missed_csv));
+        insta::assert_snapshot!("hostile_stats_by_number_csv", visible(&stats_csv));
+    });
+    // CSV keeps the text (neutralized where it could be a formula) and reads back exactly.
+    let read = |text: &str| -> Vec<csv::StringRecord> {
+        csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let raws: BTreeSet<String> = read(&missed_csv).iter().map(|r| r[4].to_string()).collect();
+    for caller in HOSTILE {
+        let cell = if caller.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{caller}")
+        } else {
+            caller.to_string()
+        };
+        assert!(raws.contains(&cell), "{cell:?} not in {raws:?}");
+    }
+    // A number written `total` is a group like any other, apart from the totals.
+    let rows = read(&stats_csv);
+    let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (&r[0], &r[1])).collect();
+    assert!(kinds.contains(&("number", "total")), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|(kind, _)| *kind == "total").count(),
+        1,
+        "{kinds:?}"
+    );
+    let total = rows.iter().find(|r| &r[0] == "total").unwrap();
+    assert_eq!(&total[2], HOSTILE.len().to_string().as_str());
+}
+
 fn integrity(desk: &Desk) {
     let conn = desk.conn();
     let check: String = conn
@@ -398,12 +723,26 @@ fn integrity(desk: &Desk) {
     }
 }
 
+fn count(desk: &Desk, sql: &str) -> i64 {
+    desk.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
 #[test]
 fn prune_leaves_a_consistent_log() {
-    let desk = front_desk();
+    let desk = front_desk_with(&unanswered_webhook());
+    deliveries_settle(&desk);
+    // One delivery per event, all still pending.
+    assert_eq!(count(&desk, "SELECT count(*) FROM outbox"), 27);
+    assert_eq!(
+        count(
+            &desk,
+            "SELECT count(*) FROM outbox WHERE status = 'pending'"
+        ),
+        27
+    );
     let report = desk.run(&["prune", "--before", "2026-11-24", "--dry-run"]);
     assert!(
-        report.contains("Would delete 2 calls, 6 events"),
+        report.contains("Would delete 2 calls, 6 events and 6 deliveries"),
         "{report}"
     );
     assert_eq!(
@@ -411,37 +750,85 @@ fn prune_leaves_a_consistent_log() {
         9,
         "a dry run changes nothing"
     );
+    assert_eq!(count(&desk, "SELECT count(*) FROM outbox"), 27);
     let report = desk.run(&["prune", "--before", "2026-11-24", "--vacuum"]);
     assert!(
-        report.contains("Deleted 2 calls, 6 events and 0 deliveries"),
+        report.contains("Deleted 2 calls, 6 events and 6 deliveries"),
         "{report}"
     );
     assert_eq!(json(&desk, &["calls", "--all"]).len(), 7);
     assert!(json(&desk, &["calls", "--until", "2026-11-23"]).is_empty());
     integrity(&desk);
+    // The newer calls keep their deliveries, one per event.
+    assert_eq!(count(&desk, "SELECT count(*) FROM outbox"), 21);
+    assert_eq!(
+        count(
+            &desk,
+            "SELECT count(*) FROM outbox o JOIN events e ON e.id = o.event_id \
+             AND e.call_id = o.call_id"
+        ),
+        21
+    );
     // The missed call of the first day is gone from the worklist's count too.
     assert_eq!(json(&desk, &["missed", "--unreturned"])[0]["missed"], 1);
 }
 
+/// The bytes of the database and of its write-ahead log.
+fn database_bytes(desk: &Desk) -> Vec<u8> {
+    let mut bytes = std::fs::read(&desk.db).unwrap();
+    let mut wal = desk.db.clone().into_os_string();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
 #[test]
 fn redact_hashes_old_numbers_and_keeps_the_figures() {
-    let desk = front_desk();
-    let out = desk
-        .command()
-        .args(["redact", "--before", "2026-11-24"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("redact_key"));
-    let desk = desk.with_config(
-        "[numbers]\ncountry_code = \"49\"\n[privacy]\nredact_key = \"a secret of sixteen+\"\n",
-    );
+    let desk = front_desk_with(&unanswered_webhook());
+    // A caller whose text looks like a redacted value.
+    let old = DAY - 86_400_000 + 7_200_000;
+    for (dt, event) in [(0, "incoming"), (1_000, "ring"), (15_000, "end")] {
+        assert_stored(&desk.event_at(old + dt, event, "redacted:+15551234567"));
+    }
+    deliveries_settle(&desk);
+    assert!(contains(&database_bytes(&desk), "5551234567"));
+    let err = fails(&desk, &["redact", "--before", "2026-11-24"]);
+    assert!(err.contains("redact_key"), "{err}");
+    let desk = desk.with_config(&format!(
+        "{NUMBER_PLAN}[privacy]\nredact_key = \"a secret of sixteen+\"\n{}",
+        unanswered_webhook()
+    ));
     let before = json(&desk, &["stats"])[0]["total"].clone();
-    let report = desk.run(&["redact", "--before", "2026-11-24"]);
-    assert!(report.contains("Redacted 2 calls, 6 events"), "{report}");
+    let waiting = json(&desk, &["missed", "--unreturned"]);
+    assert_eq!(numbers(&waiting), ["+49301111111", "redacted:+15551234567"]);
+    // Another program has the database open (idle): the log must still be cleared.
+    let reader = desk.conn();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+        .unwrap();
+    let report = desk.run(&["redact", "--before", "2026-11-24", "--vacuum"]);
+    assert!(
+        report.contains("Redacted 3 calls, 9 events and 9 deliveries"),
+        "{report}"
+    );
+    assert!(report.contains("Vacuumed"), "{report}");
+    // Nothing of the old text is left in the files: not in space freed by the updates of the
+    // call and its deliveries before, not in the log.
+    let bytes = database_bytes(&desk);
+    assert!(
+        !contains(&bytes, "5551234567"),
+        "the old number is in the file"
+    );
+    drop(reader);
     let again = desk.run(&["redact", "--before", "2026-11-24"]);
     assert!(
-        again.contains("Redacted 0 calls, 0 events"),
+        again.contains("Redacted 0 calls, 0 events and 0 deliveries"),
         "idempotent: {again}"
     );
     assert_eq!(
@@ -449,27 +836,95 @@ fn redact_hashes_old_numbers_and_keeps_the_figures() {
         before,
         "the figures stay"
     );
-    let old = json(&desk, &["calls", "--until", "2026-11-23"]);
-    for call in &old {
+    let old_calls = json(&desk, &["calls", "--until", "2026-11-23"]);
+    assert_eq!(old_calls.len(), 3);
+    for call in &old_calls {
         for key in ["number", "raw"] {
-            assert!(str_field(call, key).starts_with("redacted:"), "{call}");
+            let value = str_field(call, key);
+            assert!(
+                value.len() == "redacted:".len() + 20
+                    && value
+                        .trim_start_matches("redacted:")
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                "{call}"
+            );
         }
     }
     let events = desk.events();
-    assert!(
+    assert_eq!(
         events
             .iter()
             .filter(|e| e.1.starts_with("redacted:"))
-            .count()
-            == 6
+            .count(),
+        9
     );
+    assert!(!events.iter().any(|e| e.1.contains("5551234567")));
     assert!(
         !events
             .iter()
             .any(|e| e.1.contains("1111111") && e.2.starts_with("redacted"))
     );
+    // The deliveries of the old calls lose their bodies, and are not sent any more.
+    let conn = desk.conn();
+    let old_ids = "SELECT id FROM calls WHERE started_at < 1795478400000";
+    let (bodies, pending, skipped): (i64, i64, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT count(body), count(*) FILTER (WHERE status = 'pending'), \
+                 count(*) FILTER (WHERE status = 'skipped') FROM outbox \
+                 WHERE call_id IN ({old_ids})"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((bodies, pending, skipped), (0, 0, 9));
+    let newer: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM outbox WHERE body IS NOT NULL \
+                 AND call_id NOT IN ({old_ids})"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(newer, 21, "the newer deliveries keep theirs");
     // The newer calls of the same number are untouched, and still found.
     assert_eq!(json(&desk, &["calls", "--number", "1111111"]).len(), 1);
+    // A redacted number is no number: its hex digits match no search, and it is nobody to
+    // call back; the whole redacted value still finds its calls.
+    let hashed = str_field(&old_calls[0], "number").to_string();
+    let digits: String = hashed
+        .trim_start_matches("redacted:")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let some_digits = if digits.is_empty() {
+        hashed
+            .chars()
+            .rev()
+            .find(char::is_ascii_digit)
+            .map(String::from)
+            .unwrap_or_else(|| "0".into())
+    } else {
+        digits
+    };
+    let found = json(&desk, &["calls", "--number", &some_digits, "--all"]);
+    assert!(
+        !found
+            .iter()
+            .any(|c| str_field(c, "number").starts_with("redacted:")),
+        "--number {some_digits}: {found:?}"
+    );
+    assert_eq!(
+        numbers(&json(&desk, &["calls", "--number", &hashed])),
+        [hashed.as_str()]
+    );
+    let waiting = json(&desk, &["missed", "--unreturned"]);
+    assert_eq!(numbers(&waiting), ["+49301111111"]);
+    assert_eq!(waiting[0]["missed"], 1);
     integrity(&desk);
 }
 
@@ -559,4 +1014,96 @@ fn days_follow_daylight_saving_time() {
         2,
         "00:00 EST to 00:00 EDT the next day"
     );
+}
+
+/// Without `--vacuum`, what the redaction itself replaces is gone from the file too: the
+/// space it frees is overwritten, and the log is checkpointed and emptied even while another
+/// program has the database open.
+#[test]
+fn redact_leaves_no_old_text_in_the_file() {
+    let desk = Desk::new().with_config("[privacy]\nredact_key = \"a secret of sixteen+\"\n");
+    // One event: the call's rows are written once, and nothing of them was freed before.
+    assert_stored(&desk.event_at(DAY - 86_400_000, "incoming", "+1 555 123 4567"));
+    for i in 0..6 {
+        let caller = format!("+4930{i}{i}{i}{i}{i}{i}");
+        for (dt, event) in [(0, "incoming"), (1_000, "ring"), (9_000, "end")] {
+            assert_stored(&desk.event_at(DAY + i * 60_000 + dt, event, &caller));
+        }
+    }
+    assert!(contains(&database_bytes(&desk), "5551234567"));
+    let reader = desk.conn();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+        .unwrap();
+    let out = desk
+        .command()
+        .args(["redact", "--before", "2026-11-24"])
+        .output()
+        .unwrap();
+    assert_success(&out, "redact");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("Redacted 1 calls, 1 events"), "{report}");
+    assert!(
+        out.stderr.is_empty(),
+        "the log was cleared: {:?}",
+        out.stderr
+    );
+    let wal = std::fs::metadata(format!("{}-wal", desk.db.display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(wal, 0, "the log is empty");
+    let bytes = database_bytes(&desk);
+    assert!(!contains(&bytes, "5551234567"), "the number is in the file");
+    assert!(
+        !contains(&bytes, "555 123 4567"),
+        "the caller text is in the file"
+    );
+    drop(reader);
+    integrity(&desk);
+}
+
+/// Santiago moves its clocks from 00:00 to 01:00 on 2026-09-06: that day has no midnight,
+/// begins at 01:00 (-03, 04:00Z) and lasts 23 hours.
+#[cfg(unix)]
+#[test]
+fn a_day_without_midnight() {
+    let desk = Desk::new();
+    for (at, caller) in [
+        ("2026-09-06T03:59:00Z", "31"),
+        ("2026-09-06T04:00:00Z", "32"),
+        ("2026-09-07T02:59:00Z", "33"),
+        ("2026-09-07T03:00:00Z", "34"),
+    ] {
+        let ms = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        assert_stored(&desk.event_at(ms, "incoming", caller));
+    }
+    let santiago = |args: &[&str]| run_in(&desk, "America/Santiago", args);
+    let day: Value = serde_json::from_str(&santiago(&[
+        "calls",
+        "--since",
+        "2026-09-06",
+        "--until",
+        "2026-09-06",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(numbers(day.as_array().unwrap()), ["33", "32"]);
+    let today: Value =
+        serde_json::from_str(&santiago(&["stats", "--by", "day", "--format", "json"])).unwrap();
+    let groups: Vec<(&str, u64)> = today["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["group"].as_str().unwrap(), g["calls"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        groups,
+        [("2026-09-05", 1), ("2026-09-06", 2), ("2026-09-07", 1)]
+    );
+    local_settings().bind(|| {
+        insta::assert_snapshot!("calls_table_santiago", santiago(&["calls"]));
+    });
 }

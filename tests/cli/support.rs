@@ -87,6 +87,9 @@ impl Desk {
             .env("TMP", &tmp)
             .env("USER", "reception")
             .env("USERNAME", "reception")
+            // Local times and days do not depend on the machine's zone; a test that wants
+            // another zone sets its own TZ.
+            .env("TZ", "UTC")
             .stdin(Stdio::null());
         cmd
     }
