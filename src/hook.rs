@@ -220,11 +220,11 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     Ok(worker_needed)
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-fn user_name() -> String {
+pub(crate) fn user_name() -> String {
     let var = if cfg!(windows) { "USERNAME" } else { "USER" };
     std::env::var(var)
         .or_else(|_| std::env::var("LOGNAME"))

@@ -98,7 +98,7 @@ pub fn deliver(locations: &Locations) -> Result<Summary> {
     let holder = format!(
         "{}@{} {}",
         std::process::id(),
-        gethostname::gethostname().to_string_lossy(),
+        crate::hook::host_name(),
         crate::fold::event_id(now_ms())
     );
     let mut lanes = Vec::new();

@@ -54,8 +54,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         ring_ms: None,
         talk_ms: None,
     };
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let body = Payload::new("test", now, call.to_json(now), &host, "").to_body();
+    let (host, user) = (crate::hook::host_name(), crate::hook::user_name());
+    let body = Payload::new("test", now, call.to_json(now), &host, &user).to_body();
     let client = webhook::client()?;
     let mut failures = 0;
     for hook in webhooks {

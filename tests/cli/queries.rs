@@ -119,7 +119,8 @@ fn json(desk: &Desk, args: &[&str]) -> Vec<Value> {
     }
 }
 
-/// Runs an admin command in the time zone `tz`; it must succeed.
+/// Runs an admin command in the time zone `tz` (the TZ variable: Unix only); it must succeed.
+#[cfg(unix)]
 fn run_in(desk: &Desk, tz: &str, args: &[&str]) -> String {
     let out = desk.command().env("TZ", tz).args(args).output().unwrap();
     assert_success(&out, &format!("TZ={tz} callhook {args:?}"));
