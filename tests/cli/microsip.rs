@@ -454,11 +454,11 @@ fn install_waits_for_microsip_to_exit() {
 #[test]
 fn hooks_installed_with_a_short_folder_run_in_microsip() {
     let desk = Desk::new();
-    // Programs whose paths are 240 characters: too long for a hook value MicroSIP reads in
-    // full, so install names their folder by its short 8.3 path.
+    // Programs whose paths are 245 characters: too long for any hook value MicroSIP reads in
+    // full (255), so install names their folder by its short 8.3 path.
     let base = std::path::absolute(desk.path("")).unwrap();
     let mut dir = base.clone();
-    let mut left = 240 - base.as_os_str().len() - r"\callhookw.exe".len();
+    let mut left = 245 - base.as_os_str().len() - r"\callhookw.exe".len();
     while left > 0 {
         let part = left.min(100);
         let name = "x".repeat(if left > part { part - 1 } else { part });

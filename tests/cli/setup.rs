@@ -451,11 +451,11 @@ fn legacy_installs_write_one_program_per_event() {
 #[test]
 fn a_path_too_long_for_microsip_takes_the_short_folder_or_is_refused() {
     let desk = Desk::new();
-    // A folder whose programs' paths are 240 characters: short enough for Windows, too long
-    // for a hook value MicroSIP reads in full.
+    // A folder whose programs' paths are 245 characters: short enough for Windows (260), too
+    // long for any hook value MicroSIP reads in full (255), even `… event end --`.
     let exe = std::env::consts::EXE_SUFFIX;
     let base = std::path::absolute(desk.path("")).unwrap();
-    let room = 240 - base.as_os_str().len() - format!("/callhookw{exe}").len();
+    let room = 245 - base.as_os_str().len() - format!("/callhookw{exe}").len();
     let mut deep = base.clone();
     let mut left = room;
     while left > 0 {
