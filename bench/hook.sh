@@ -3,12 +3,13 @@
 #   - against the sqlite3 CLI inserting one row into a WAL database, in the same run;
 #   - on a nearly empty call log and on one holding $CALLS calls (default 1,000,000);
 #   - the peak memory of one hook process.
-# Usage: bench/hook.sh            (CALLS=… RUNS=… to change the sizes)
+# Usage: bench/hook.sh            (CALLS=… RUNS=… ROUNDS=… to change the sizes)
 # Needs hyperfine, sqlite3 and GNU time (Debian: apt-get install hyperfine sqlite3 time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-1000000}
-RUNS=${RUNS:-500}
+RUNS=${RUNS:-300}
+ROUNDS=${ROUNDS:-3}
 
 for tool in hyperfine sqlite3 /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "bench/hook.sh needs $tool" >&2; exit 1; }
@@ -33,15 +34,21 @@ target/release/examples/generate --db "$work/full.db" --calls "$CALLS" 2>/dev/nu
 new_caller='n=+1555$RANDOM$RANDOM; echo $n >'"$work/caller"
 incoming() { echo "CALLHOOK_DB=$work/$1.db $bin event incoming -- +1555\$RANDOM\$RANDOM"; }
 end() { echo "CALLHOOK_DB=$work/$1.db $bin event end -- \$(<$work/caller)"; }
-hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic --export-json "$work/incoming.json" \
-  -n "sqlite3 insert" "sqlite3 $work/baseline.db \"INSERT INTO events (at, event, caller) VALUES (1, 'incoming', '+1555\$RANDOM')\"" \
-  -n "incoming, empty log" "$(incoming empty)" \
-  -n "incoming, $CALLS calls" "$(incoming full)" \
-  -n "callhook (admin program) incoming, empty log" "$(incoming empty | sed 's/callhookw /callhook /')" >&2
-for db in empty full; do
-  hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic --export-json "$work/end-$db.json" \
-    --prepare "$new_caller; CALLHOOK_DB=$work/$db.db $bin event incoming -- \$n" \
-    -n "end, $db" "$(end "$db")" >&2
+# Several rounds, each measuring everything once: a VM's speed drifts by more than the
+# differences measured, and the median of the rounds' medians evens that out.
+for round in $(seq "$ROUNDS"); do
+  hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic \
+    --export-json "$work/incoming-$round.json" \
+    -n "sqlite3 insert" "sqlite3 $work/baseline.db \"INSERT INTO events (at, event, caller) VALUES (1, 'incoming', '+1555\$RANDOM')\"" \
+    -n "incoming, empty log" "$(incoming empty)" \
+    -n "incoming, $CALLS calls" "$(incoming full)" \
+    -n "callhook (admin program) incoming, empty log" "$(incoming empty | sed 's/callhookw /callhook /')" >&2
+  for db in empty full; do
+    hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic \
+      --export-json "$work/end-$db-$round.json" \
+      --prepare "$new_caller; CALLHOOK_DB=$work/$db.db $bin event incoming -- \$n" \
+      -n "end, $db" "$(end "$db")" >&2
+  done
 done
 
 peak=0
@@ -50,13 +57,15 @@ for _ in $(seq 20); do
   (( kb > peak )) && peak=$kb
 done
 
-python3 - "$work" "$peak" "$CALLS" "$(du -b "$work/full.db" | cut -f1)" <<'PY'
-import json, sys
-work, peak, calls, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-median = lambda r: r["median"] * 1000
-base, in_empty, in_full, in_admin = map(median, json.load(open(f"{work}/incoming.json"))["results"])
-end_empty, end_full = (median(json.load(open(f"{work}/end-{db}.json"))["results"][0])
-                       for db in ("empty", "full"))
+python3 - "$work" "$peak" "$CALLS" "$(du -b "$work/full.db" | cut -f1)" "$ROUNDS" <<'PY'
+import json, statistics, sys
+work, peak, calls, size, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def medians(name, index):
+    """The median over the rounds of each round's median, in ms."""
+    return statistics.median(json.load(open(f"{work}/{name}-{r}.json"))["results"][index]["median"] * 1000
+                             for r in range(1, rounds + 1))
+base, in_empty, in_full, in_admin = (medians("incoming", i) for i in range(4))
+end_empty, end_full = (medians(f"end-{db}", 0) for db in ("empty", "full"))
 print("| what (median wall time) | empty log | " + f"{calls:,} calls | ratio |")
 print("|---|---|---|---|")
 print(f"| sqlite3 CLI inserting one row into a WAL database | {base:.2f} ms | | |")

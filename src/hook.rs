@@ -8,7 +8,6 @@ use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -24,6 +23,7 @@ use crate::invocation::HookArgs;
 use crate::lock;
 use crate::outbox;
 use crate::paths::{self, Locations};
+use crate::watchdog;
 use crate::worker;
 
 /// Exit codes of `callhook event`.
@@ -35,13 +35,6 @@ pub const EXIT_CONFIG: u8 = 3;
 const BUDGET: Duration = Duration::from_millis(900);
 /// Whatever else holds the hook up (a slow disk, a huge contacts file), it gives up here.
 const WATCHDOG: Duration = Duration::from_millis(950);
-
-/// Whether the run has come to its end (stored, or failed and logged); the watchdog only acts
-/// while it has not.
-static SETTLED: Mutex<bool> = Mutex::new(false);
-/// The database the run writes to, once the config has named it (the watchdog's fallback log
-/// goes beside it).
-static DATABASE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// What the fallback log needs to keep an event that was not stored.
 #[derive(Clone)]
@@ -55,9 +48,8 @@ struct Report {
 }
 
 impl Report {
-    /// Appends the event to the fallback log and says so on stderr.
-    fn log(&self, error: &str, stored: bool) {
-        let entry = fallback::Entry {
+    fn entry(&self, error: &str, stored: bool) -> fallback::Entry {
+        fallback::Entry {
             time: rfc3339(self.at),
             at: self.at,
             event: self.event.clone(),
@@ -68,8 +60,12 @@ impl Report {
             user: self.user.clone(),
             stored,
             error: error.to_string(),
-        };
-        let written = fallback::append(self.db.as_deref(), &entry);
+        }
+    }
+
+    /// Appends the event to the fallback log and says so on stderr.
+    fn log(&self, error: &str, stored: bool) {
+        let written = fallback::append(self.db.as_deref(), &self.entry(error, stored));
         let place = written.map_or("nowhere (the fallback log is not writable)".into(), |p| {
             p.display().to_string()
         });
@@ -83,25 +79,7 @@ impl Report {
 
 /// Marks the run as ended, so that the watchdog leaves it alone.
 fn settle() {
-    *SETTLED.lock().unwrap_or_else(|e| e.into_inner()) = true;
-}
-
-/// Logs the event and exits if the run has not ended by `deadline`.
-fn watchdog(report: Report, deadline: Instant) {
-    std::thread::spawn(move || {
-        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-        let settled = SETTLED.lock().unwrap_or_else(|e| e.into_inner());
-        if !*settled {
-            let mut report = report;
-            if let Some(db) = DATABASE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                report.db = Some(db);
-            }
-            let waited = WATCHDOG.as_millis();
-            report.log(&format!("gave up after {waited} ms (not stored)"), false);
-            // Exiting mid-transaction is safe: SQLite rolls an uncommitted one back.
-            std::process::exit(EXIT_NOT_STORED.into());
-        }
-    });
+    watchdog::settle();
 }
 
 pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
@@ -116,11 +94,13 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
         host: host_name(),
         user: user_name(),
     };
-    watchdog(report.clone(), started + WATCHDOG);
+    let waited = WATCHDOG.as_millis();
+    let late = report.entry(&format!("gave up after {waited} ms (not stored)"), false);
+    watchdog::arm(&late, report.db.clone(), started + WATCHDOG);
     let locations = Locations::resolve(args.config.clone(), args.db.clone());
     if let Ok(locations) = &locations {
         report.db = Some(locations.db.clone());
-        *DATABASE.lock().unwrap_or_else(|e| e.into_inner()) = report.db.clone();
+        watchdog::retarget(locations.db.clone());
     }
     let fail = |code: u8, error: String, stored: bool| {
         settle();

@@ -20,6 +20,7 @@ mod output;
 pub mod paths;
 pub mod popup;
 pub mod query;
+mod watchdog;
 pub mod webhook;
 pub mod when;
 #[cfg(windows)]

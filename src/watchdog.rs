@@ -1,0 +1,164 @@
+//! The hook's watchdog: a run still going at its deadline writes its event to the fallback log
+//! and exits, whatever holds it up (a config file on a hung network share, a stalled disk).
+//!
+//! On Unix a timer signal does it, on the hook's own thread: starting a thread would add a
+//! tenth to the hook's time. The handler only calls async-signal-safe functions (`open`,
+//! `write`, `_exit`) on a line prepared beforehand. Windows has no such signals, and a thread
+//! costs little next to its process start: there a sleeping thread does it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::time::Instant;
+
+use crate::fallback;
+use crate::hook::EXIT_NOT_STORED;
+
+/// Whether the run has come to its end (stored, or failed and logged): then the watchdog does
+/// nothing.
+static SETTLED: AtomicBool = AtomicBool::new(false);
+/// What the watchdog writes, and where; replaced as a whole (never freed: the process is short).
+static PLAN: AtomicPtr<Plan> = AtomicPtr::new(std::ptr::null_mut());
+
+struct Plan {
+    /// The fallback line, newline included.
+    line: Vec<u8>,
+    /// What stderr gets.
+    message: Vec<u8>,
+    /// The fallback logs to try in turn: beside the database, then in the temp directory.
+    #[cfg(unix)]
+    logs: Vec<std::ffi::CString>,
+    #[cfg(not(unix))]
+    logs: Vec<PathBuf>,
+}
+
+/// Prepares the fallback line for `entry` and arms the watchdog for `deadline`; `db` is the
+/// database whose fallback log it goes to.
+pub fn arm(entry: &fallback::Entry, db: Option<PathBuf>, deadline: Instant) {
+    let mut line = serde_json::to_vec(entry).unwrap_or_default();
+    line.push(b'\n');
+    let message = format!(
+        "callhook: {}\ncallhook: event logged to the fallback log\n",
+        entry.error
+    );
+    install(line, message.into_bytes(), db);
+    start(deadline);
+}
+
+/// The run now writes to `db`: the watchdog's line goes beside it.
+pub fn retarget(db: PathBuf) {
+    let current = PLAN.load(Ordering::Acquire);
+    if current.is_null() {
+        return;
+    }
+    // SAFETY: plans are leaked, never freed, so the pointer stays valid.
+    let current = unsafe { &*current };
+    install(current.line.clone(), current.message.clone(), Some(db));
+}
+
+/// The run has ended: the watchdog stays quiet.
+pub fn settle() {
+    SETTLED.store(true, Ordering::Release);
+}
+
+fn install(line: Vec<u8>, message: Vec<u8>, db: Option<PathBuf>) {
+    let mut paths = vec![fallback::path_for(db.as_deref())];
+    if paths[0] != fallback::temp_path() {
+        paths.push(fallback::temp_path());
+    }
+    #[cfg(unix)]
+    let logs = paths
+        .into_iter()
+        .filter_map(|p| std::ffi::CString::new(p.into_os_string().into_encoded_bytes()).ok())
+        .collect();
+    #[cfg(not(unix))]
+    let logs = paths;
+    let plan = Box::new(Plan {
+        line,
+        message,
+        logs,
+    });
+    PLAN.store(Box::into_raw(plan), Ordering::Release);
+}
+
+#[cfg(unix)]
+fn start(deadline: Instant) {
+    let after = deadline.saturating_duration_since(Instant::now());
+    // SAFETY: plain libc calls with initialised arguments; the handler is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_deadline as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+        let timer = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: after.as_secs() as libc::time_t,
+                // Never zero: that would disarm the timer.
+                tv_usec: (after.subsec_micros() as libc::suseconds_t).max(1),
+            },
+        };
+        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+    }
+}
+
+#[cfg(unix)]
+extern "C" fn on_deadline(_signal: libc::c_int) {
+    if SETTLED.load(Ordering::Acquire) {
+        return;
+    }
+    let plan = PLAN.load(Ordering::Acquire);
+    if plan.is_null() {
+        return;
+    }
+    // SAFETY: plans are leaked, never freed; only async-signal-safe calls follow.
+    unsafe {
+        let plan = &*plan;
+        for log in &plan.logs {
+            let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
+            let fd = libc::open(log.as_ptr(), flags, 0o666 as libc::c_uint);
+            if fd >= 0 {
+                libc::write(fd, plan.line.as_ptr().cast(), plan.line.len());
+                libc::close(fd);
+                break;
+            }
+        }
+        libc::write(2, plan.message.as_ptr().cast(), plan.message.len());
+        libc::_exit(EXIT_NOT_STORED.into());
+    }
+}
+
+#[cfg(not(unix))]
+fn start(deadline: Instant) {
+    // A small stack: it only sleeps, then writes one line.
+    let _ = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            if SETTLED.load(Ordering::Acquire) {
+                return;
+            }
+            let plan = PLAN.load(Ordering::Acquire);
+            if plan.is_null() {
+                return;
+            }
+            // SAFETY: plans are leaked, never freed.
+            let plan = unsafe { &*plan };
+            for log in &plan.logs {
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, &plan.line));
+                if written.is_ok() {
+                    break;
+                }
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &plan.message);
+            // Exiting mid-transaction is safe: SQLite rolls an uncommitted one back.
+            std::process::exit(EXIT_NOT_STORED.into());
+        });
+}
