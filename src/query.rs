@@ -101,8 +101,9 @@ pub fn not_redacted(column: &str) -> String {
 ///   anywhere in the number or the caller text, any case.
 ///
 /// Partial matches never match redacted values (their hex digits are not a number); the whole
-/// redacted value finds its calls. They look through the distinct numbers, which are far
-/// fewer than the calls, then find the calls by index.
+/// redacted value finds its calls. They look through the distinct numbers (three digits or
+/// more through their trigram index), which are far fewer than the calls, then find the calls
+/// by index.
 fn number_match(query: &str, plan: &NumberPlan) -> (String, Vec<(String, Value)>) {
     let query = query.trim();
     let normalized = plan.number(query);
@@ -120,6 +121,21 @@ fn number_match(query: &str, plan: &NumberPlan) -> (String, Vec<(String, Value)>
         } else {
             vec![(":digits", digits), (":typed", typed)]
         };
+        if needles.iter().all(|(_, needle)| needle.len() >= 3) {
+            // The trigram index finds the numbers that hold the digits (a phrase of digits
+            // matches where they stand together).
+            let search = needles
+                .iter()
+                .map(|(_, needle)| format!("\"{needle}\""))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let clause = format!(
+                "number IN (SELECT number FROM number_search WHERE number_search MATCH :search) \
+                 AND {not_redacted}"
+            );
+            return (clause, vec![(":search".to_string(), search.into())]);
+        }
+        // One or two digits are too few for the index: the distinct numbers are read.
         let tests: Vec<String> = needles
             .iter()
             .map(|(name, _)| format!("instr(number, {name})"))
@@ -289,41 +305,35 @@ mod tests {
             country_code: Some("49".into()),
             ..NumberPlan::default()
         };
-        // Part of a national number: its digits normalized, or as typed.
+        let search = |phrases: &str| pairs(&[(":search", phrases)]);
+        // Part of a national number: its digits normalized, or as typed, through the index.
         assert_eq!(
             values("0171 555", &de),
-            pairs(&[(":digits", "49171555"), (":typed", "0171555")])
+            search(r#""49171555" OR "0171555""#)
         );
         let (clause, _) = number_match("0171 555", &de);
-        assert!(
-            clause.contains("(instr(number, :digits) OR instr(number, :typed))"),
-            "{clause}"
-        );
+        assert!(clause.contains("number_search MATCH :search"), "{clause}");
         assert!(clause.contains(&not_redacted("number")), "{clause}");
         // The whole number in another writing: its normalized digits, or as typed.
         assert_eq!(
             values("030 1234567", &de),
-            pairs(&[(":digits", "49301234567"), (":typed", "0301234567")])
+            search(r#""49301234567" OR "0301234567""#)
         );
-        // Nested needles: one test, with the shorter.
-        assert_eq!(
-            values("0049 30 1234567", &de),
-            pairs(&[(":digits", "49301234567")])
-        );
+        // Nested needles: one phrase, the shorter.
+        assert_eq!(values("0049 30 1234567", &de), search(r#""49301234567""#));
         // An international number, whole or its start; an extension: the digits as typed.
-        assert_eq!(
-            values("+49 30 11111", &de),
-            pairs(&[(":typed", "493011111")])
-        );
-        assert_eq!(
-            values("+1 555 0100 200", &de),
-            pairs(&[(":typed", "15550100200")])
-        );
-        assert_eq!(values("4567", &de), pairs(&[(":typed", "4567")]));
+        assert_eq!(values("+49 30 11111", &de), search(r#""493011111""#));
+        assert_eq!(values("+1 555 0100 200", &de), search(r#""15550100200""#));
+        assert_eq!(values("4567", &de), search(r#""4567""#));
         assert_eq!(
             values("(0)12-3", &NumberPlan::default()),
-            pairs(&[(":typed", "0123")])
+            search(r#""0123""#)
         );
+        // Two digits are too few for trigrams: the distinct numbers are read.
+        assert_eq!(values("45", &de), pairs(&[(":typed", "45")]));
+        let (clause, _) = number_match("45", &de);
+        assert!(clause.contains("instr(number, :typed)"), "{clause}");
+        assert!(clause.contains(&not_redacted("number")), "{clause}");
         // Text: the number it stands for (a redacted value, whole), or anywhere.
         let (clause, _) = number_match("Ali%ce_", &de);
         assert!(clause.contains("LIKE"));
@@ -384,9 +394,15 @@ mod tests {
         );
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
 
-        // --number, whole or partial: the distinct numbers are scanned (a small table), the
-        // calls found by index, never scanned.
-        for query in ["+49 30 1234567", "4567", "anonymous"] {
+        // --number, whole or partial: the numbers that hold the digits are found in the
+        // trigram index (text, and one or two digits, read the small table of distinct
+        // numbers), the calls by index, never scanned.
+        for (query, numbers) in [
+            ("+49 30 1234567", "SCAN number_search VIRTUAL TABLE INDEX"),
+            ("4567", "SCAN number_search VIRTUAL TABLE INDEX"),
+            ("45", "SCAN numbers"),
+            ("anonymous", "SCAN numbers"),
+        ] {
             let number = Filter {
                 number: Some(query.into()),
                 ..Filter::default()
@@ -396,7 +412,7 @@ mod tests {
                 p.contains("SEARCH calls USING INDEX calls_by_number (number=?)"),
                 "{query}: {p}"
             );
-            assert!(p.contains("SCAN numbers"), "{query}: {p}");
+            assert!(p.contains(numbers), "{query}: {p}");
             assert!(!p.contains("SCAN calls"), "{query}: {p}");
         }
 
