@@ -121,33 +121,34 @@ fn number_match(query: &str, plan: &NumberPlan) -> (String, Vec<(String, Value)>
         } else {
             vec![(":digits", digits), (":typed", typed)]
         };
-        if needles.iter().all(|(_, needle)| needle.len() >= 3) {
-            // The trigram index finds the numbers that hold the digits (a phrase of digits
-            // matches where they stand together).
-            let search = needles
-                .iter()
-                .map(|(_, needle)| format!("\"{needle}\""))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let clause = format!(
-                "number IN (SELECT number FROM number_search WHERE number_search MATCH :search) \
-                 AND {not_redacted}"
-            );
-            return (clause, vec![(":search".to_string(), search.into())]);
-        }
-        // One or two digits are too few for the index: the distinct numbers are read.
         let tests: Vec<String> = needles
             .iter()
             .map(|(name, _)| format!("instr(number, {name})"))
             .collect();
-        let clause = format!(
-            "number IN (SELECT number FROM numbers WHERE ({}) AND {not_redacted})",
-            tests.join(" OR ")
-        );
-        let params = needles
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value.into()))
+        let tests = tests.join(" OR ");
+        let mut params: Vec<(String, Value)> = needles
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone().into()))
             .collect();
+        if needles.iter().all(|(_, needle)| needle.len() >= 3) {
+            // The trigram index finds the numbers that hold the last digits of each needle
+            // (the ones that tell numbers apart: their first digits, a country or area code,
+            // many numbers share), then each candidate is checked for the whole needle.
+            let search = needles
+                .iter()
+                .map(|(_, needle)| format!("\"{}\"", &needle[needle.len().saturating_sub(4)..]))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            params.push((":search".to_string(), search.into()));
+            let clause = format!(
+                "number IN (SELECT number FROM number_search WHERE number_search MATCH :search \
+                 AND ({tests})) AND {not_redacted}"
+            );
+            return (clause, params);
+        }
+        // One or two digits are too few for the index: the distinct numbers are read.
+        let clause =
+            format!("number IN (SELECT number FROM numbers WHERE ({tests}) AND {not_redacted})");
         (clause, params)
     } else {
         let escaped = query
@@ -305,34 +306,57 @@ mod tests {
             country_code: Some("49".into()),
             ..NumberPlan::default()
         };
-        let search = |phrases: &str| pairs(&[(":search", phrases)]);
-        // Part of a national number: its digits normalized, or as typed, through the index.
+        // Part of a national number: its digits normalized, or as typed; found through the
+        // index by their last four digits.
         assert_eq!(
             values("0171 555", &de),
-            search(r#""49171555" OR "0171555""#)
+            pairs(&[
+                (":digits", "49171555"),
+                (":typed", "0171555"),
+                (":search", r#""1555" OR "1555""#)
+            ])
         );
         let (clause, _) = number_match("0171 555", &de);
         assert!(clause.contains("number_search MATCH :search"), "{clause}");
+        assert!(
+            clause.contains("(instr(number, :digits) OR instr(number, :typed))"),
+            "{clause}"
+        );
         assert!(clause.contains(&not_redacted("number")), "{clause}");
         // The whole number in another writing: its normalized digits, or as typed.
         assert_eq!(
-            values("030 1234567", &de),
-            search(r#""49301234567" OR "0301234567""#)
+            values("030 1234567", &de)[..2],
+            pairs(&[(":digits", "49301234567"), (":typed", "0301234567")])
         );
-        // Nested needles: one phrase, the shorter.
-        assert_eq!(values("0049 30 1234567", &de), search(r#""49301234567""#));
-        // An international number, whole or its start; an extension: the digits as typed.
-        assert_eq!(values("+49 30 11111", &de), search(r#""493011111""#));
-        assert_eq!(values("+1 555 0100 200", &de), search(r#""15550100200""#));
-        assert_eq!(values("4567", &de), search(r#""4567""#));
+        // Nested needles: one test, with the shorter.
         assert_eq!(
-            values("(0)12-3", &NumberPlan::default()),
-            search(r#""0123""#)
+            values("0049 30 1234567", &de),
+            pairs(&[(":digits", "49301234567"), (":search", r#""4567""#)])
+        );
+        // An international number, whole or its start; an extension: the digits as typed.
+        assert_eq!(
+            values("+49 30 11111", &de)[0],
+            pairs(&[(":typed", "493011111")])[0]
+        );
+        assert_eq!(
+            values("+1 555 0100 200", &de)[0],
+            pairs(&[(":typed", "15550100200")])[0]
+        );
+        assert_eq!(
+            values("4567", &de),
+            pairs(&[(":typed", "4567"), (":search", r#""4567""#)])
+        );
+        assert_eq!(
+            values("123", &de),
+            pairs(&[(":typed", "123"), (":search", r#""123""#)])
         );
         // Two digits are too few for trigrams: the distinct numbers are read.
         assert_eq!(values("45", &de), pairs(&[(":typed", "45")]));
         let (clause, _) = number_match("45", &de);
-        assert!(clause.contains("instr(number, :typed)"), "{clause}");
+        assert!(
+            clause.contains("FROM numbers WHERE (instr(number, :typed))"),
+            "{clause}"
+        );
         assert!(clause.contains(&not_redacted("number")), "{clause}");
         // Text: the number it stands for (a redacted value, whole), or anywhere.
         let (clause, _) = number_match("Ali%ce_", &de);
