@@ -37,7 +37,6 @@ const BUDGET: Duration = Duration::from_millis(900);
 const WATCHDOG: Duration = Duration::from_millis(950);
 
 /// What the fallback log needs to keep an event that was not stored.
-#[derive(Clone)]
 struct Report {
     db: Option<PathBuf>,
     at: i64,
@@ -77,11 +76,6 @@ impl Report {
     }
 }
 
-/// Marks the run as ended, so that the watchdog leaves it alone.
-fn settle() {
-    watchdog::settle();
-}
-
 pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
     let at = args.time.unwrap_or(started_ms);
     let mut report = Report {
@@ -103,7 +97,7 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
         watchdog::retarget(locations.db.clone());
     }
     let fail = |code: u8, error: String, stored: bool| {
-        settle();
+        watchdog::settle();
         report.log(&error, stored);
         ExitCode::from(code)
     };
@@ -141,7 +135,7 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
     });
     match stored {
         Ok(worker_needed) => {
-            settle();
+            watchdog::settle();
             if worker_needed {
                 // Deliveries stay queued if this fails: the next event starts a worker.
                 let _ = worker::spawn(locations);
