@@ -58,6 +58,16 @@ impl EventKind {
         matches!(self, EventKind::Answer | EventKind::AnswerVideo)
     }
 
+    /// The phase of a call this event belongs to: 0 setting up (incoming, ring, outgoing),
+    /// 1 connected (answer, start), 2 over (busy, end).
+    pub fn phase(self) -> u8 {
+        match self {
+            EventKind::Incoming | EventKind::Ring | EventKind::Outgoing => 0,
+            EventKind::Answer | EventKind::AnswerVideo | EventKind::Start => 1,
+            EventKind::Busy | EventKind::End => 2,
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, EventKind::Busy | EventKind::End)
     }

@@ -19,6 +19,18 @@ use crate::event::EventKind;
 /// The same event with the same caller text this soon after a first one is a repeat of it.
 pub const REPEAT_WINDOW_MS: i64 = 2_000;
 
+/// How far a call has got: 0 set up (ringing or dialling), 1 connected, 2 over; an event
+/// repeats only in a call that has not gone past its own phase ([`EventKind::phase`]).
+fn phase(call: &Call) -> u8 {
+    if call.ended_at.is_some() {
+        2
+    } else if call.answered_at.is_some() {
+        1
+    } else {
+        0
+    }
+}
+
 /// An event as it is stored.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -373,16 +385,28 @@ impl<'t> Fold<'t> {
         }
     }
 
-    /// The call of an earlier identical event within [`REPEAT_WINDOW_MS`].
+    /// The call of an earlier identical event within [`REPEAT_WINDOW_MS`], if this event can
+    /// be a repeat of it: a repeat only repeats what its call has not gone past. An `incoming`
+    /// after that call was answered or ended is a new call of the same number (call waiting,
+    /// a call back, a redial), not a repeat; a second `end` of an ended call is one.
     fn repeat_of(&self, event: &FoldEvent) -> Option<String> {
         let floor = event.at - REPEAT_WINDOW_MS;
-        self.recent
+        let (_, call_id) = self
+            .recent
             .iter()
             .filter(|(e, _)| {
                 e.id < event.id && e.at >= floor && e.kind == event.kind && e.raw == event.raw
             })
-            .max_by(|a, b| a.0.id.cmp(&b.0.id))
-            .map(|(_, call_id)| call_id.clone())
+            .max_by(|a, b| a.0.id.cmp(&b.0.id))?;
+        let call = self.slots.get(call_id)?.call.as_ref()?;
+        let open = call.ended_at.is_none() && call.expires_at.is_some_and(|t| t >= event.at);
+        let repeats = if event.kind.is_final() {
+            // An open call of the number was looked for first: this one is over.
+            !open
+        } else {
+            open && phase(call) <= event.kind.phase()
+        };
+        repeats.then(|| call_id.clone())
     }
 
     fn open_calls<'a>(

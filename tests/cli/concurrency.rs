@@ -33,16 +33,6 @@ fn busy_day() -> Vec<(i64, &'static str, String)> {
     plan
 }
 
-/// Every call field but the id (ids hold random bits).
-fn without_ids(calls: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    calls
-        .into_iter()
-        .map(|mut c| {
-            c.as_object_mut().unwrap().remove("id");
-            c
-        })
-        .collect()
-}
 
 #[test]
 fn concurrent_hooks_lose_nothing_and_fold_right() {

@@ -233,3 +233,146 @@ fn a_call_open_past_the_window_counts_as_missed() {
         ]
     );
 }
+
+/// A caller who hangs up and calls again within seconds (auto-redial, a misdial, a short call
+/// and a call back): each call is a call of its own, whatever events MicroSIP reports.
+/// `(number, events, expected (direction, status) of each call)`.
+type QuickCalls = (
+    &'static str,
+    &'static [(f64, &'static str)],
+    &'static [(&'static str, &'static str)],
+);
+
+const QUICK_SECOND_CALLS: &[QuickCalls] = &[
+    // incoming only, each ended by `end`
+    (
+        "201",
+        &[(0.0, "incoming"), (0.5, "end"), (1.0, "incoming"), (1.5, "end")],
+        &[("in", "missed"), ("in", "missed")],
+    ),
+    // with ring, the second one answered
+    (
+        "202",
+        &[
+            (0.0, "incoming"),
+            (0.1, "ring"),
+            (0.6, "end"),
+            (1.0, "incoming"),
+            (1.1, "ring"),
+            (1.5, "answer"),
+            (1.6, "start"),
+            (1.9, "end"),
+        ],
+        &[("in", "missed"), ("in", "answered")],
+    ),
+    // both answered: answer and start come twice within two seconds
+    (
+        "203",
+        &[
+            (0.0, "incoming"),
+            (0.1, "ring"),
+            (0.4, "answer"),
+            (0.5, "start"),
+            (0.9, "end"),
+            (1.2, "incoming"),
+            (1.3, "ring"),
+            (1.6, "answer-video"),
+            (1.7, "start"),
+            (2.5, "end"),
+        ],
+        &[("in", "answered"), ("in", "answered")],
+    ),
+    // declined twice
+    (
+        "204",
+        &[(0.0, "incoming"), (0.3, "busy"), (1.0, "incoming"), (1.3, "busy")],
+        &[("in", "busy"), ("in", "busy")],
+    ),
+    // outgoing: busy, then redialled and answered
+    (
+        "205",
+        &[(0.0, "outgoing"), (0.4, "busy"), (1.0, "outgoing"), (1.5, "start"), (1.9, "end")],
+        &[("out", "busy"), ("out", "answered")],
+    ),
+    // outgoing, both answered
+    (
+        "206",
+        &[
+            (0.0, "outgoing"),
+            (0.2, "start"),
+            (0.5, "end"),
+            (1.0, "outgoing"),
+            (1.2, "start"),
+            (1.8, "end"),
+        ],
+        &[("out", "answered"), ("out", "answered")],
+    ),
+    // MicroSIP before 3.19.27 (no outgoing hook): start and end only
+    (
+        "207",
+        &[(0.0, "start"), (0.5, "end"), (1.0, "start"), (1.5, "end")],
+        &[("out", "answered"), ("out", "answered")],
+    ),
+    // call waiting: the same caller on the second line while the first call is answered
+    (
+        "208",
+        &[
+            (0.0, "incoming"),
+            (0.1, "ring"),
+            (0.5, "answer"),
+            (0.6, "start"),
+            (1.0, "incoming"),
+            (1.1, "ring"),
+            (1.8, "end"),
+            (3.0, "end"),
+        ],
+        &[("in", "answered"), ("in", "missed")],
+    ),
+    // a duplicated INVITE while the call rings is still a repeat, and so is a second end
+    (
+        "209",
+        &[(0.0, "incoming"), (0.05, "incoming"), (0.1, "ring"), (1.0, "end"), (1.2, "end")],
+        &[("in", "missed")],
+    ),
+];
+
+#[test]
+fn a_quick_second_call_from_one_number_is_a_call_of_its_own() {
+    // Each number's calls a minute apart from the previous number's; events in time order,
+    // then the same events stored in reverse order (hooks commit out of order).
+    let events: Vec<(i64, &str, &str)> = QUICK_SECOND_CALLS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (number, events, _))| {
+            events.iter().map(move |&(secs, event)| {
+                (T0 + i as i64 * 60_000 + (secs * 1000.0) as i64, event, *number)
+            })
+        })
+        .collect();
+    let in_order = Desk::new();
+    for &(at, event, number) in &events {
+        assert_stored(&in_order.event_at(at, event, number));
+    }
+    let calls = in_order.calls();
+    let want: Vec<_> = QUICK_SECOND_CALLS
+        .iter()
+        .flat_map(|(number, _, calls)| {
+            calls
+                .iter()
+                .map(|(direction, status)| row(number, direction, status))
+        })
+        .collect();
+    assert_eq!(summary(&calls), want);
+    // The second call starts at its own first event and has its own times.
+    let second_202 = calls.iter().filter(|c| c["number"] == "202").nth(1).unwrap();
+    assert_eq!(str_field(second_202, "started_at"), "2026-11-25T10:01:01.000Z");
+    assert_eq!(str_field(second_202, "ringing_at"), "2026-11-25T10:01:01.100Z");
+    assert_eq!(second_202["ring_seconds"], 0.4);
+    assert_eq!(second_202["talk_seconds"], 0.4);
+
+    let reversed = Desk::new();
+    for &(at, event, number) in events.iter().rev() {
+        assert_stored(&reversed.event_at(at, event, number));
+    }
+    assert_eq!(without_ids(reversed.calls()), without_ids(calls));
+}
