@@ -9,12 +9,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::FALLBACK_LOG;
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One line of the fallback log. `time` comes first: every line starts with `{"time":"`, which
+/// no caller text can put inside a line (its quotes are escaped), so that a line cut short (a
+/// full disk) can be told from the one after it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// The event time, RFC 3339.
     pub time: String,
     /// The event time, Unix milliseconds.
     pub at: i64,
+    /// The id the event is stored under, so that it is stored once however often it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The event as given (possibly not a known one).
     pub event: String,
     /// The caller text, verbatim (lossy when the input was not valid Unicode).
@@ -30,6 +36,9 @@ pub struct Entry {
     pub host: String,
     #[serde(default)]
     pub user: String,
+    /// The database the event is for; none when the config could not say which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
     /// Whether the event reached the database anyway (e.g. stored with a default config).
     pub stored: bool,
     pub error: String,
@@ -107,12 +116,14 @@ mod tests {
         let entry = Entry {
             time: "t".into(),
             at: 1,
+            id: None,
             event: "end".into(),
             caller: "x".into(),
             caller_hex: None,
             truncated: false,
             host: "desk".into(),
             user: "reception".into(),
+            db: None,
             stored: false,
             error: "e".into(),
         };

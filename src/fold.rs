@@ -42,6 +42,10 @@ pub struct NewEvent {
     pub host: String,
     pub os_user: String,
     pub config_error: Option<String>,
+    /// The boot clock when the hook timed the event itself ([`crate::clock`]).
+    pub boot_ms: Option<i64>,
+    /// How far `at` was moved off the wall clock to keep its call in one time base.
+    pub clock_shift_ms: Option<i64>,
 }
 
 impl NewEvent {
@@ -55,6 +59,8 @@ impl NewEvent {
             host: String::new(),
             os_user: String::new(),
             config_error: None,
+            boot_ms: None,
+            clock_shift_ms: None,
         }
     }
 }
@@ -514,8 +520,8 @@ impl Slot {
 pub fn insert_event(conn: &rusqlite::Connection, event: &NewEvent, call_id: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (id, at, event, caller, caller_bytes, caller_truncated, number, \
-         host, os_user, config_error, recorded_at, call_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         host, os_user, config_error, recorded_at, call_id, boot_ms, clock_shift_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         event.id,
@@ -530,6 +536,8 @@ pub fn insert_event(conn: &rusqlite::Connection, event: &NewEvent, call_id: &str
         event.config_error,
         crate::call::now_ms(),
         call_id,
+        event.boot_ms,
+        event.clock_shift_ms,
     ])?;
     Ok(())
 }

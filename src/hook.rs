@@ -39,6 +39,9 @@ const WATCHDOG: Duration = Duration::from_millis(950);
 /// What the fallback log needs to keep an event that was not stored.
 struct Report {
     db: Option<PathBuf>,
+    /// Whether `db` is the database the event is for (else only where its line goes).
+    db_known: bool,
+    id: String,
     at: i64,
     event: String,
     caller: Caller,
@@ -51,12 +54,18 @@ impl Report {
         fallback::Entry {
             time: rfc3339(self.at),
             at: self.at,
+            id: Some(self.id.clone()),
             event: self.event.clone(),
             caller: self.caller.text.clone(),
             caller_hex: self.caller.bytes.as_deref().map(fallback::hex),
             truncated: self.caller.truncated,
             host: self.host.clone(),
             user: self.user.clone(),
+            db: self
+                .db
+                .as_ref()
+                .filter(|_| self.db_known)
+                .map(|db| db.display().to_string()),
             stored,
             error: error.to_string(),
         }
@@ -76,12 +85,33 @@ impl Report {
     }
 }
 
-pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
-    let at = args.time.unwrap_or(started_ms);
+/// When the hook started, by each clock: taken first, before any other work.
+pub struct Start {
+    instant: Instant,
+    wall_ms: i64,
+    boot_ms: Option<i64>,
+}
+
+impl Start {
+    pub fn now() -> Start {
+        Start {
+            instant: Instant::now(),
+            wall_ms: crate::call::now_ms(),
+            boot_ms: crate::clock::boot_ms(),
+        }
+    }
+}
+
+pub fn run(args: HookArgs, start: Start) -> ExitCode {
+    let started = start.instant;
+    let at = args.time.unwrap_or(start.wall_ms);
+    // Until the config is read (which may be what hangs), the database it would name is not
+    // known: the options' or the default one stands in.
+    let (db, db_known) = paths::provisional_db(args.db.clone());
     let mut report = Report {
-        // Until the config is read (which may be what hangs), the database it would name is
-        // not known: the options' or the default one stands in.
-        db: paths::provisional_db(args.db.clone()),
+        db,
+        db_known,
+        id: fold::event_id(at),
         at,
         event: args.event_text.clone(),
         caller: args.caller.clone(),
@@ -94,6 +124,7 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
     let locations = Locations::resolve(args.config.clone(), args.db.clone());
     if let Ok(locations) = &locations {
         report.db = Some(locations.db.clone());
+        report.db_known = true;
         watchdog::retarget(locations.db.clone());
     }
     let fail = |code: u8, error: String, stored: bool| {
@@ -117,8 +148,11 @@ pub fn run(args: HookArgs, started_ms: i64, started: Instant) -> ExitCode {
         args.caller.clone(),
         config.numbers.number(&args.caller.text),
     );
+    event.id = report.id.clone();
     event.host = report.host.clone();
     event.os_user = report.user.clone();
+    // Only an event timed by this run's own clock can tell a clock step (not a `--time`).
+    event.boot_ms = start.boot_ms.filter(|_| args.time.is_none());
     event.config_error = locations.config_error.as_ref().map(|e| e.to_string());
 
     // A bug must not cost the event either: a panic is logged like any other failure.
@@ -170,6 +204,14 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("the database stayed locked")?;
+    let shifted;
+    let event = match clock_step(&tx, event, window_ms)? {
+        Some(moved) => {
+            shifted = moved;
+            &shifted
+        }
+        None => event,
+    };
     let mut call = fold::record(&tx, event, window_ms)?;
     // A name from the contacts (a stat of each file; with none, one failed stat). A changed
     // file is read by the worker, which then names the calls; until then names are unknown
@@ -192,6 +234,34 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     tx.commit().context("cannot commit")?;
     drop(turn);
     Ok(worker_needed)
+}
+
+/// The event moved into the time base of the call it continues, when the clock was stepped
+/// since that call's last event (see [`crate::clock`]); `None` when it stays as it is.
+fn clock_step(
+    conn: &rusqlite::Connection,
+    event: &NewEvent,
+    window_ms: i64,
+) -> Result<Option<NewEvent>> {
+    // Incoming and outgoing open new calls, which take the clock as it is now.
+    let continues = !matches!(
+        event.kind,
+        crate::event::EventKind::Incoming | crate::event::EventKind::Outgoing
+    );
+    let Some(boot) = event.boot_ms.filter(|_| continues) else {
+        return Ok(None);
+    };
+    let Some(shift) = crate::clock::shift_into_call(conn, &event.number, event.at, boot, window_ms)?
+    else {
+        return Ok(None);
+    };
+    let mut moved = event.clone();
+    moved.at = event.at + shift;
+    moved.id = fold::event_id(moved.at);
+    moved.clock_shift_ms = Some(shift);
+    // Should the run end now, its fallback line must name the event as stored.
+    watchdog::replace_entry(&moved.id, moved.at);
+    Ok(Some(moved))
 }
 
 pub(crate) fn host_name() -> String {

@@ -3,6 +3,7 @@
 pub mod call;
 pub mod caller;
 mod cli;
+pub mod clock;
 mod cmd;
 pub mod cmdline;
 pub mod config;
@@ -29,7 +30,6 @@ mod worker;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use invocation::Invocation;
 
@@ -37,11 +37,10 @@ pub use hook::{EXIT_CONFIG, EXIT_NOT_STORED, EXIT_USAGE};
 
 pub fn main() -> ExitCode {
     // The event time is taken first, before any other work.
-    let started = Instant::now();
-    let started_ms = call::now_ms();
+    let started = hook::Start::now();
     let args: Vec<OsString> = std::env::args_os().collect();
     match invocation::classify(&args, |skip| raw_rest(&args, skip)) {
-        Invocation::Hook(hook) => hook::run(hook, started_ms, started),
+        Invocation::Hook(hook) => hook::run(hook, started),
         Invocation::Admin => cli::run(args),
     }
 }
@@ -50,11 +49,10 @@ pub fn main() -> ExitCode {
 /// handed to `callhook.exe` beside it, run without a console window. This program therefore
 /// links no HTTP or TLS code, and every hook process starts without loading their DLLs.
 pub fn hook_main() -> ExitCode {
-    let started = Instant::now();
-    let started_ms = call::now_ms();
+    let started = hook::Start::now();
     let args: Vec<OsString> = std::env::args_os().collect();
     match invocation::classify(&args, |skip| raw_rest(&args, skip)) {
-        Invocation::Hook(hook) => hook::run(hook, started_ms, started),
+        Invocation::Hook(hook) => hook::run(hook, started),
         Invocation::Admin => forward(&args[1..]),
     }
 }

@@ -64,12 +64,13 @@ pub fn full_program() -> Result<PathBuf> {
     Ok(full)
 }
 
-/// The database named by `--db` or `CALLHOOK_DB`, else the default one: where a run's
-/// fallback log goes before its config has been read.
-pub fn provisional_db(db: Option<OsString>) -> Option<PathBuf> {
-    db.or_else(|| non_empty_env("CALLHOOK_DB"))
-        .map(PathBuf::from)
-        .or_else(default_db)
+/// The database named by `--db` or `CALLHOOK_DB` (then `true`: it is the one), else the
+/// default one: where a run's fallback log goes before its config has been read.
+pub fn provisional_db(db: Option<OsString>) -> (Option<PathBuf>, bool) {
+    match db.or_else(|| non_empty_env("CALLHOOK_DB")) {
+        Some(db) => (Some(PathBuf::from(db)), true),
+        None => (default_db(), false),
+    }
 }
 
 /// The config and database a command works on, from options, environment, config and defaults.

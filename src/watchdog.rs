@@ -20,6 +20,9 @@ static SETTLED: AtomicBool = AtomicBool::new(false);
 static PLAN: AtomicPtr<Plan> = AtomicPtr::new(std::ptr::null_mut());
 
 struct Plan {
+    /// The entry of the fallback line, and the database it is for.
+    entry: fallback::Entry,
+    db: Option<PathBuf>,
     /// The fallback line, newline included.
     line: Vec<u8>,
     /// What stderr gets.
@@ -34,25 +37,34 @@ struct Plan {
 /// Prepares the fallback line for `entry` and arms the watchdog for `deadline`; `db` is the
 /// database whose fallback log it goes to.
 pub fn arm(entry: &fallback::Entry, db: Option<PathBuf>, deadline: Instant) {
-    let mut line = serde_json::to_vec(entry).unwrap_or_default();
-    line.push(b'\n');
-    let message = format!(
-        "callhook: {}\ncallhook: event logged to the fallback log\n",
-        entry.error
-    );
-    install(line, message.into_bytes(), db);
+    install(entry.clone(), db);
     start(deadline);
 }
 
 /// The run now writes to `db`: the watchdog's line goes beside it.
 pub fn retarget(db: PathBuf) {
-    let current = PLAN.load(Ordering::Acquire);
-    if current.is_null() {
-        return;
+    if let Some(current) = current() {
+        let mut entry = current.entry.clone();
+        entry.db = Some(db.display().to_string());
+        install(entry, Some(db));
     }
+}
+
+/// The event is now stored under another id and time (moved by a clock step).
+pub fn replace_entry(id: &str, at: i64) {
+    if let Some(current) = current() {
+        let mut entry = current.entry.clone();
+        entry.id = Some(id.to_string());
+        entry.at = at;
+        entry.time = crate::call::rfc3339(at);
+        install(entry, current.db.clone());
+    }
+}
+
+fn current() -> Option<&'static Plan> {
+    let current = PLAN.load(Ordering::Acquire);
     // SAFETY: plans are leaked, never freed, so the pointer stays valid.
-    let current = unsafe { &*current };
-    install(current.line.clone(), current.message.clone(), Some(db));
+    (!current.is_null()).then(|| unsafe { &*current })
 }
 
 /// The run has ended: the watchdog stays quiet.
@@ -60,7 +72,14 @@ pub fn settle() {
     SETTLED.store(true, Ordering::Release);
 }
 
-fn install(line: Vec<u8>, message: Vec<u8>, db: Option<PathBuf>) {
+fn install(entry: fallback::Entry, db: Option<PathBuf>) {
+    let mut line = serde_json::to_vec(&entry).unwrap_or_default();
+    line.push(b'\n');
+    let message = format!(
+        "callhook: {}\ncallhook: event logged to the fallback log\n",
+        entry.error
+    )
+    .into_bytes();
     let mut paths = vec![fallback::path_for(db.as_deref())];
     if paths[0] != fallback::temp_path() {
         paths.push(fallback::temp_path());
@@ -73,6 +92,8 @@ fn install(line: Vec<u8>, message: Vec<u8>, db: Option<PathBuf>) {
     #[cfg(not(unix))]
     let logs = paths;
     let plan = Box::new(Plan {
+        entry,
+        db,
         line,
         message,
         logs,

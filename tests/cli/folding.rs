@@ -376,3 +376,76 @@ fn a_quick_second_call_from_one_number_is_a_call_of_its_own() {
     }
     assert_eq!(without_ids(reversed.calls()), without_ids(calls));
 }
+
+/// libfaketime moves the wall clock of the programs it is preloaded into and, with
+/// FAKETIME_DONT_FAKE_MONOTONIC, leaves the boot clock alone: a clock step as Windows time
+/// sync makes one.
+#[cfg(target_os = "linux")]
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_clock_step_during_a_call_keeps_the_call_whole() {
+    assert!(
+        std::path::Path::new(FAKETIME).exists(),
+        "{FAKETIME} is missing: apt-get install faketime"
+    );
+    let desk = Desk::new();
+    // A live hook (no --time), with the clock moved by `step` (as faketime writes it).
+    let live = |event: &str, caller: &str, step: Option<&str>| {
+        let mut cmd = desk.event_command(&[], event, caller);
+        if let Some(step) = step {
+            cmd.env("LD_PRELOAD", FAKETIME)
+                .env("FAKETIME", step)
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
+        assert_stored(&output(&mut cmd));
+    };
+    let before = chrono::Utc::now().timestamp_millis();
+    // Time sync sets the clock back an hour while a call is on…
+    live("incoming", "+4930111", None);
+    live("answer", "+4930111", None);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    live("end", "+4930111", Some("-1h"));
+    // …and forward two hours during another one.
+    live("outgoing", "+4930222", None);
+    live("start", "+4930222", None);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    live("end", "+4930222", Some("+2h"));
+    // A call that starts after the step takes the clock as it is.
+    live("incoming", "+4930333", Some("-1h"));
+    let after = chrono::Utc::now().timestamp_millis();
+
+    let calls = desk.calls();
+    let mut got = summary(&calls);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            row("+4930111", "in", "answered"),
+            row("+4930222", "out", "answered"),
+            row("+4930333", "in", "in-progress"),
+        ],
+        "no phantom call, no call left open"
+    );
+    let time = |call: &serde_json::Value, key: &str| {
+        chrono::DateTime::parse_from_rfc3339(str_field(call, key))
+            .unwrap()
+            .timestamp_millis()
+    };
+    for number in ["+4930111", "+4930222"] {
+        let call = calls.iter().find(|c| c["number"] == number).unwrap();
+        // The talk time is the time that passed, not the step.
+        let talk = call["talk_seconds"].as_f64().unwrap();
+        assert!((0.3..10.0).contains(&talk), "{call}");
+        assert!(time(call, "ended_at") >= time(call, "answered_at"), "{call}");
+        assert!(time(call, "started_at") >= before, "{call}");
+    }
+    let third = calls.iter().find(|c| c["number"] == "+4930333").unwrap();
+    let started = time(third, "started_at");
+    let hour = 3_600_000;
+    assert!(
+        (before - hour..=after - hour).contains(&started),
+        "{third}"
+    );
+}
