@@ -49,6 +49,12 @@ pub struct CallsConfig {
     pub window: Duration,
 }
 
+impl CallsConfig {
+    pub fn window_ms(&self) -> i64 {
+        i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {

@@ -4,12 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use crate::call::now_ms;
 use crate::caller::NumberPlan;
+use crate::db;
 use crate::microsip::contacts::parse_contacts;
 
 /// `[contacts]` in the config.
@@ -173,22 +176,33 @@ fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
     (modified, meta.len() as i64)
 }
 
-/// Reads again the sources that changed since they were last read, and forgets those that are
-/// gone. Returns whether any source exists (whether names can be looked up at all).
-pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
+/// How long reading a contact file may take (a network share that stopped answering): then it
+/// counts as unreadable, and its names stay as they were.
+pub const READ_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// The largest contact file read.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Rows written per turn of the writers' lock.
+const ROWS_PER_TURN: usize = 2_000;
+
+/// Reads again the sources that changed since they were last read, forgets those that are gone,
+/// and names the calls that have no name. Files are read with no lock held (only regular files,
+/// within [`READ_TIME_LIMIT`]); the names are then written in short turns, the new rows of a
+/// file before its old ones go, so that a hook meanwhile finds the old name or the new one. A
+/// file that cannot be read is recorded with why (`callhook doctor` shows it), and its last
+/// good names stay. Returns whether any source exists.
+pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
     let mut any = false;
     let sources = config.sources(conn);
     // Names of files that are no longer sources (the config or the install changed) go.
-    let known: Vec<String> = conn
-        .prepare_cached("SELECT path FROM contact_sources")?
-        .query_map([], |r| r.get(0))?
+    let known: Vec<(String, i64, i64)> = conn
+        .prepare_cached("SELECT path, modified, size FROM contact_sources")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for path in known {
-        if !sources
-            .iter()
-            .any(|(p, ..)| p.display().to_string() == path)
-        {
-            forget(conn, &path)?;
+    for (path, ..) in &known {
+        if !sources.iter().any(|(p, ..)| &p.display().to_string() == path) {
+            forget(conn, path)?;
         }
     }
     for (path, kind, origin) in sources {
@@ -203,47 +217,94 @@ pub fn refresh(conn: &Connection, config: &ContactsConfig, plan: &NumberPlan) ->
         };
         any = true;
         let (modified, size) = stamp(&meta);
-        let known: Option<(i64, i64)> = conn
-            .prepare_cached("SELECT modified, size FROM contact_sources WHERE path = ?1")?
-            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if known == Some((modified, size)) {
+        if known.iter().any(|k| k.0 == key && (k.1, k.2) == (modified, size)) {
             continue;
         }
-        let (contacts, error) = match read(&path, kind) {
-            Ok(contacts) => (contacts, None),
-            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
-        };
-        if error.is_none() {
-            conn.execute("DELETE FROM contacts WHERE source = ?1", [&key])?;
-            let mut insert = conn.prepare_cached(
-                "INSERT OR IGNORE INTO contacts (number, source, priority, name) \
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (number, name) in &contacts {
-                insert.execute(params![plan.number(number), key, kind.priority(), name])?;
+        let loaded = now_ms();
+        let (count, error) = match read(&path, &meta, kind) {
+            Ok(contacts) => {
+                put(conn, &key, kind, plan, &contacts, loaded)?;
+                (contacts.len() as i64, None)
             }
-        }
-        conn.execute(
-            "INSERT OR REPLACE INTO contact_sources (path, modified, size, loaded_at, contacts, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![key, modified, size, now_ms(), contacts.len() as i64, error],
-        )?;
+            Err(e) => (0, Some(format!("{e:#}"))),
+        };
+        db::write(conn, |tx| {
+            // A file that failed keeps the count of its last good reading.
+            tx.execute(
+                "INSERT INTO contact_sources (path, modified, size, loaded_at, contacts, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO UPDATE SET \
+                 modified = excluded.modified, size = excluded.size, error = excluded.error, \
+                 loaded_at = CASE WHEN excluded.error IS NULL THEN excluded.loaded_at \
+                             ELSE loaded_at END, \
+                 contacts = CASE WHEN excluded.error IS NULL THEN excluded.contacts \
+                            ELSE contacts END",
+                params![key, modified, size, loaded, count, error],
+            )?;
+            Ok(())
+        })?;
     }
+    fill_names(conn)?;
     Ok(any)
 }
 
-fn forget(conn: &Connection, key: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM contacts WHERE source = ?1")?
-        .execute([key])?;
-    conn.prepare_cached("DELETE FROM contact_sources WHERE path = ?1")?
-        .execute([key])?;
+/// Writes a file's names (marked `loaded`), then drops the rows of its earlier readings.
+fn put(
+    conn: &mut Connection,
+    key: &str,
+    kind: Kind,
+    plan: &NumberPlan,
+    contacts: &[(String, String)],
+    loaded: i64,
+) -> Result<()> {
+    for chunk in contacts.chunks(ROWS_PER_TURN) {
+        db::write(conn, |tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO contacts (number, source, priority, name, loaded) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET \
+                 name = CASE WHEN contacts.loaded = excluded.loaded THEN contacts.name \
+                        ELSE excluded.name END, loaded = excluded.loaded",
+            )?;
+            for (number, name) in chunk {
+                insert.execute(params![plan.number(number), key, kind.priority(), name, loaded])?;
+            }
+            Ok(())
+        })?;
+    }
+    delete_rows(conn, "source = ?1 AND loaded <> ?2", params![key, loaded])
+}
+
+/// Deletes the contact rows matching `filter`, a turn at a time.
+fn delete_rows(conn: &mut Connection, filter: &str, args: impl rusqlite::Params + Copy) -> Result<()> {
+    let sql = format!(
+        "DELETE FROM contacts WHERE (number, priority, source) IN \
+         (SELECT number, priority, source FROM contacts WHERE {filter} LIMIT {ROWS_PER_TURN})"
+    );
+    while db::write(conn, |tx| Ok(tx.execute(&sql, args)?))? > 0 {}
     Ok(())
 }
 
+fn forget(conn: &mut Connection, key: &str) -> Result<()> {
+    delete_rows(conn, "source = ?1", [key])?;
+    db::write(conn, |tx| {
+        tx.prepare_cached("DELETE FROM contact_sources WHERE path = ?1")?
+            .execute([key])?;
+        Ok(())
+    })
+}
+
 /// `(number, name)` pairs of a source; numbers as written there.
-fn read(path: &Path, kind: Kind) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)?;
+fn read(path: &Path, meta: &std::fs::Metadata, kind: Kind) -> Result<Vec<(String, String)>> {
+    if !meta.is_file() {
+        bail!("not a regular file");
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        bail!(
+            "{} MB: larger than the {} MB callhook reads",
+            meta.len() / 1_000_000,
+            MAX_FILE_BYTES / 1_000_000
+        );
+    }
+    let text = read_in_time(path)?;
     Ok(match kind {
         Kind::Xml => parse_contacts(&text)?
             .into_iter()
@@ -274,6 +335,31 @@ fn read(path: &Path, kind: Kind) -> Result<Vec<(String, String)>> {
     })
 }
 
+/// Reads a file as text, giving up after [`READ_TIME_LIMIT`]: a read that hangs is left to its
+/// thread, which ends with the process.
+fn read_in_time(path: &Path) -> Result<String> {
+    let (done, result) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        let read = std::fs::File::open(&owned).and_then(|file| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(file, MAX_FILE_BYTES),
+                &mut text,
+            )?;
+            Ok(text)
+        });
+        let _ = done.send(read);
+    });
+    match result.recv_timeout(READ_TIME_LIMIT) {
+        Ok(read) => Ok(read?),
+        Err(_) => bail!(
+            "reading it took longer than {} s (a network share that does not answer?)",
+            READ_TIME_LIMIT.as_secs()
+        ),
+    }
+}
+
 /// The name for a normalized number, if a contact has it.
 pub fn lookup(conn: &Connection, number: &str) -> Result<Option<String>> {
     if number.is_empty() {
@@ -287,12 +373,32 @@ pub fn lookup(conn: &Connection, number: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// Gives the calls without a name the name their number now has.
-pub fn fill_names(conn: &Connection) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE calls SET name = (SELECT name FROM contacts c WHERE c.number = calls.number \
-         ORDER BY priority, source LIMIT 1) \
-         WHERE name IS NULL AND number IN (SELECT number FROM contacts)",
-        [],
-    )?)
+/// Gives the calls without a name the name their number now has, a few hundred numbers per
+/// turn (found through the calls' number index).
+pub fn fill_names(conn: &mut Connection) -> Result<usize> {
+    let mut named = 0;
+    let mut after = String::new();
+    loop {
+        let numbers: Vec<String> = conn
+            .prepare_cached(
+                "SELECT DISTINCT number FROM contacts WHERE number > ?1 ORDER BY number LIMIT 500",
+            )?
+            .query_map([&after], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = numbers.last().cloned() else {
+            return Ok(named);
+        };
+        named += db::write(conn, |tx| {
+            let mut update = tx.prepare_cached(
+                "UPDATE calls SET name = (SELECT name FROM contacts c WHERE c.number = ?1 \
+                 ORDER BY priority, source LIMIT 1) WHERE number = ?1 AND name IS NULL",
+            )?;
+            let mut named = 0;
+            for number in &numbers {
+                named += update.execute([number])?;
+            }
+            Ok(named)
+        })?;
+        after = last;
+    }
 }

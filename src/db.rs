@@ -64,6 +64,78 @@ pub fn open(path: &Path, wait: impl Into<Wait>) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Runs `work` in one write transaction, in turn with the hooks and every other callhook
+/// writer (see [`crate::lock`]), waiting up to [`ADMIN_BUSY_TIMEOUT`] for the turn. Hooks wait
+/// for it asleep and give up within a second, so `work` must be short (a goal of 50 ms): never
+/// a file, the network or a person inside it; long jobs take many turns.
+pub fn write<T>(
+    conn: &mut Connection,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    write_until(conn, Instant::now() + ADMIN_BUSY_TIMEOUT, work)
+}
+
+/// [`write`], giving up at `deadline`.
+pub fn write_until<T>(
+    conn: &mut Connection,
+    deadline: Instant,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let _turn = turn(conn, deadline)?;
+    let path = conn_path(conn);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| locked(&path, e))?;
+    let value = work(&tx)?;
+    tx.commit().map_err(|e| locked(&path, e))?;
+    Ok(value)
+}
+
+/// Takes the writers' turn on the database of `conn`, waiting until `deadline`.
+pub fn turn(conn: &Connection, deadline: Instant) -> Result<crate::lock::WriterLock> {
+    let path = conn_path(conn);
+    match crate::lock::acquire(&path, deadline) {
+        Err(e) if e.is::<crate::lock::Timeout>() && !sqlite_lock_free(conn) => {
+            // The writer ahead waits for SQLite's own lock: a program that does not take
+            // turns (a database browser, a backup or sync tool) holds it.
+            Err(anyhow::anyhow!(held_by_another_program(&path)))
+        }
+        other => other,
+    }
+}
+
+fn conn_path(conn: &Connection) -> std::path::PathBuf {
+    std::path::PathBuf::from(conn.path().unwrap_or_default())
+}
+
+/// Whether SQLite's write lock is free at this moment (asked without waiting).
+fn sqlite_lock_free(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let free = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    if free {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    free
+}
+
+fn held_by_another_program(path: &Path) -> String {
+    format!(
+        "database is locked by another program: a program that is not callhook (a database \
+         browser, a backup or sync tool) held the write lock of {} the whole time",
+        path.display()
+    )
+}
+
+/// A busy database at the start or end of a transaction: callhook's own writers took turns
+/// before, so the lock is another program's.
+fn locked(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    if is_busy(&e) {
+        anyhow::Error::new(e).context(held_by_another_program(path))
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
 /// Opens the database only if it exists, for commands that only read.
 pub fn open_existing(path: &Path) -> Result<Option<Connection>> {
     if !path.exists() {

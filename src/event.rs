@@ -83,6 +83,23 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// The event times callhook takes from `--time` and the fallback log: 2000-01-01 to
+/// 2100-01-01 (UTC). Anything else is a typo or garbage (and past 2^48 ms an event id's time
+/// would wrap).
+pub const EARLIEST_MS: i64 = 946_684_800_000;
+pub const LATEST_MS: i64 = 4_102_444_800_000;
+
+/// Checks an event time given from outside (not the hook's own clock).
+pub fn check_time(ms: i64) -> Result<i64, String> {
+    if (EARLIEST_MS..LATEST_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "the time {ms} (Unix ms) is not between 2000-01-01 and 2100-01-01"
+        ))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("unknown event `{0}`: expected one of {names}", names = EventKind::names())]
 pub struct UnknownEvent(pub String);

@@ -10,17 +10,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use rusqlite::TransactionBehavior;
+use anyhow::Result;
 
-use crate::call::rfc3339;
+use crate::call::{Call, rfc3339};
 use crate::caller::Caller;
+use crate::config::Config;
 use crate::contacts;
 use crate::db;
+use crate::drain;
 use crate::fallback;
 use crate::fold::{self, NewEvent};
 use crate::invocation::HookArgs;
-use crate::lock;
+use crate::lease::{self, Lane};
 use crate::outbox;
 use crate::paths::{self, Locations};
 use crate::watchdog;
@@ -192,48 +193,67 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
 }
 
 /// Stores the event, folds it and queues its side effects in one transaction; returns whether
-/// a worker should be started to deliver them.
+/// a worker should be started (this hook claimed a lane for it).
 fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<bool> {
-    let path = &locations.db;
     let config = &locations.config;
-    let window_ms = i64::try_from(config.calls.window.as_millis()).unwrap_or(i64::MAX);
-    let mut conn = db::open(path, db::Wait::Until(deadline))?;
-    // Hooks take turns to write (waiting asleep, see `lock`); SQLite's own lock then only
-    // waits for admin commands and the worker.
-    let turn = lock::acquire(path, deadline)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("the database stayed locked")?;
-    let shifted;
-    let event = match clock_step(&tx, event, window_ms)? {
-        Some(moved) => {
-            shifted = moved;
-            &shifted
+    let mut conn = db::open(&locations.db, db::Wait::Until(deadline))?;
+    // Files are looked at before the writers' turn, so that a slow disk or a hung share holds
+    // up this hook alone: a stat of each contact file and fallback log.
+    let contacts = contacts::check(&conn, &config.contacts)?;
+    let drain = drain::needed(&conn, &fallback::logs_for(&locations.db))?;
+    // Hooks take turns to write (waiting asleep, see `lock`) with every other callhook writer.
+    db::write_until(&mut conn, deadline, |tx| {
+        let shifted;
+        let event = match clock_step(tx, event, config.calls.window_ms())? {
+            Some(moved) => {
+                shifted = moved;
+                &shifted
+            }
+            None => event,
+        };
+        // A changed contact file is read by the worker, which then names the calls; until
+        // then names are unknown rather than stale.
+        record_event(tx, config, event, contacts.any && !contacts.stale, false)?;
+        // A worker is started only for a lane that has work and no worker: one per burst.
+        let now = crate::call::now_ms();
+        let mut lanes = Vec::new();
+        if contacts.stale {
+            lanes.push(Lane::Contacts);
         }
-        None => event,
-    };
-    let mut call = fold::record(&tx, event, window_ms)?;
-    // A name from the contacts (a stat of each file; with none, one failed stat). A changed
-    // file is read by the worker, which then names the calls; until then names are unknown
-    // rather than stale.
-    let contacts = contacts::check(&tx, &config.contacts)?;
-    if contacts.any
-        && !contacts.stale
-        && let Some(name) = contacts::lookup(&tx, &call.number)?
-    {
+        if drain {
+            lanes.push(Lane::Fallback);
+        }
+        if config.has_side_effects() {
+            for lane in [Lane::Popup, Lane::Webhook] {
+                if outbox::due(tx, lane, now)? {
+                    lanes.push(lane);
+                }
+            }
+        }
+        lease::claim(tx, &lanes, now)
+    })
+}
+
+/// Stores one event in `tx`: folded into its call, named from the contacts when `names`, and
+/// its side effects queued (`delayed`: it comes late, from the fallback log). Returns its call.
+pub(crate) fn record_event(
+    tx: &rusqlite::Transaction<'_>,
+    config: &Config,
+    event: &NewEvent,
+    names: bool,
+    delayed: bool,
+) -> Result<Call> {
+    let mut call = fold::record(tx, event, config.calls.window_ms())?;
+    if names && let Some(name) = contacts::lookup(tx, &call.number)? {
         tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
             .execute([&name, &call.id])?;
         call.name = Some(name);
     }
     // With no side effects configured, the hook does nothing more.
-    let mut worker_needed = contacts.stale;
     if config.has_side_effects() {
-        outbox::enqueue(&tx, config, event, &call)?;
-        worker_needed |= outbox::worker_needed(&tx, crate::call::now_ms())?;
+        outbox::enqueue(tx, config, event, &call, delayed)?;
     }
-    tx.commit().context("cannot commit")?;
-    drop(turn);
-    Ok(worker_needed)
+    Ok(call)
 }
 
 /// The event moved into the time base of the call it continues, when the clock was stepped

@@ -175,12 +175,13 @@ fn option_value(args: &[OsString], i: &mut usize) -> Option<OsString> {
 /// `--time`: RFC 3339, or Unix milliseconds.
 pub fn parse_time(value: &OsStr) -> Result<i64, String> {
     let text = value.to_string_lossy();
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    chrono::DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("--time `{text}` is not RFC 3339 or Unix milliseconds: {e}"))
+    let ms = match text.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| format!("--time `{text}` is not RFC 3339 or Unix milliseconds: {e}"))?,
+    };
+    crate::event::check_time(ms).map_err(|e| format!("--time `{text}`: {e}"))
 }
 
 #[cfg(test)]
@@ -235,8 +236,8 @@ mod tests {
         assert_eq!(h.db, Some("a.db".into()));
         assert_eq!(h.config, Some("c.toml".into()));
         assert_eq!(h.caller.text, "7");
-        let h = hook(&["callhook", "event", "--time", "1000", "end", "--", "7"]);
-        assert_eq!(h.time, Some(1000));
+        let h = hook(&["callhook", "event", "--time", "1795600800000", "end", "--", "7"]);
+        assert_eq!(h.time, Some(1_795_600_800_000));
         let h = hook(&["callhook", "event", "--time=2026-11-25T10:00:00Z", "end"]);
         assert_eq!(h.time, Some(1_795_600_800_000));
     }
@@ -253,6 +254,15 @@ mod tests {
                 .event
                 .is_err()
         );
+        // Out of range: 2^48 ms would wrap an event id's time.
+        for time in ["281474976710656", "-1", "1000", "2200-01-01T00:00:00Z"] {
+            let h = hook(&["callhook", "event", "--time", time, "end"]);
+            assert!(
+                h.event.as_ref().unwrap_err().contains("between 2000-01-01"),
+                "{time}: {:?}",
+                h.event
+            );
+        }
     }
 
     #[test]

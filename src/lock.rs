@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// The lock file beside the database.
 pub fn path_for(db: &Path) -> PathBuf {
@@ -46,12 +46,14 @@ pub fn acquire(db: &Path, deadline: Instant) -> Result<WriterLock> {
     match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(Ok(file)) => Ok(WriterLock { _file: file }),
         Ok(Err(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
-        Err(_) => bail!(
-            "database is locked: other writers held {} too long",
-            path.display()
-        ),
+        Err(_) => Err(Timeout(path).into()),
     }
 }
+
+/// The writers' lock did not come free in time.
+#[derive(Debug, thiserror::Error)]
+#[error("database is locked: other callhook processes held {} too long", .0.display())]
+pub struct Timeout(pub PathBuf);
 
 #[cfg(test)]
 mod tests {

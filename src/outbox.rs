@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::call::{Call, now_ms};
 use crate::caller::digits;
 use crate::config::{Config, duration, durations};
 use crate::fold::NewEvent;
+use crate::lease::Lane;
 use crate::popup::{PopupConfig, Values};
 use crate::webhook::{Payload, message_id};
 
@@ -47,24 +48,6 @@ impl Default for OutboxConfig {
                 .map(|m| Duration::from_secs_f64(m * 60.0))
                 .collect(),
             stay: Duration::from_secs(6 * 60),
-        }
-    }
-}
-
-/// The kinds of delivery, each delivered by one worker at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    Popup,
-    Webhook,
-}
-
-impl Lane {
-    pub const ALL: [Lane; 2] = [Lane::Popup, Lane::Webhook];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Popup => "popup",
-            Lane::Webhook => "webhook",
         }
     }
 }
@@ -130,12 +113,18 @@ impl Delivery {
     }
 }
 
-/// Queues the side effects that `event` causes, in the hook's transaction. Returns how many.
+/// A popup for an event stored late (from the fallback log) opens only while its call still
+/// rings: unanswered, not over, and its last event this recent.
+pub const LATE_POPUP_MS: i64 = 60_000;
+
+/// Queues the side effects that `event` causes, in the transaction that stores it. `delayed`:
+/// the event is stored late, from the fallback log. Returns how many.
 pub fn enqueue(
     tx: &Transaction<'_>,
     config: &Config,
     event: &NewEvent,
     call: &Call,
+    delayed: bool,
 ) -> Result<usize> {
     let now = now_ms();
     let mut queued = 0;
@@ -152,6 +141,7 @@ pub fn enqueue(
             call.to_json(event.at),
             &event.host,
             &event.os_user,
+            delayed,
         )
         .to_body();
         let message_id = message_id(&event.id);
@@ -192,9 +182,12 @@ pub fn enqueue(
             queued += usize::from(!stopped);
         }
     }
+    let ringing = call.ended_at.is_none()
+        && (!delayed
+            || (call.answered_at.is_none() && now - call.last_event_at <= LATE_POPUP_MS));
     if let Some(popup) = &config.popup
         && popup.on.fires_on(event.kind)
-        && call.ended_at.is_none()
+        && ringing
     {
         let url = popup_url(popup, call, kind);
         // One popup per call: a second popup event of the call adds nothing.
@@ -225,16 +218,6 @@ pub fn popup_url(popup: &PopupConfig, call: &Call, event: &str) -> String {
 pub const GONE: &str = "the endpoint answered 410 Gone: its deliveries are stopped until \
     `callhook outbox retry`";
 
-/// Whether a worker should start: a lane has deliveries due and no live worker.
-pub fn worker_needed(conn: &Connection, now: i64) -> Result<bool> {
-    for lane in Lane::ALL {
-        if due(conn, lane, now)? && lease_holder(conn, lane, now)?.is_none() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// The condition on an outbox row `o` that it may go next: any popup, and of the webhooks
 /// only the first pending one of its endpoint (an endpoint gets its events in order).
 pub const SENDABLE: &str = "(o.kind = 'popup' OR o.event_id = (SELECT min(h.event_id) \
@@ -256,49 +239,96 @@ pub fn due(conn: &Connection, lane: Lane, now: i64) -> Result<bool> {
     Ok(next_due(conn, lane)?.is_some_and(|at| at <= now))
 }
 
-/// The live holder of a lane's lease.
-pub fn lease_holder(conn: &Connection, lane: Lane, now: i64) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT holder FROM worker_leases WHERE lane = ?1 AND expires_at > ?2")?
-        .query_row(params![lane.as_str(), now], |row| row.get(0))
-        .optional()?)
+/// Counts an attempt before it is made, due again at `next_at` should it never record its end:
+/// an attempt that kills the worker (out of memory, a crash) still uses up the schedule, so that
+/// the delivery ends `failed` instead of being tried forever.
+pub fn begin_attempt(conn: &Connection, delivery: &Delivery, next_at: i64) -> Result<()> {
+    let attempt = delivery.attempts + 1;
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = ?2, next_at = ?3, last_status = NULL, last_error = ?4 \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        delivery.id,
+        attempt,
+        next_at,
+        format!("attempt {attempt} recorded no outcome: the worker stopped during it")
+    ])?;
+    Ok(())
 }
 
-/// Takes the lane's lease until `until`, if it is free, lapsed, or already ours.
-pub fn acquire(conn: &mut Connection, lane: Lane, holder: &str, until: i64) -> Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let taken = tx.execute(
-        "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
-         expires_at = excluded.expires_at \
-         WHERE worker_leases.expires_at <= ?4 OR worker_leases.holder = excluded.holder",
-        params![lane.as_str(), holder, until, now_ms()],
+/// The attempt counted by [`begin_attempt`] delivered.
+pub fn delivered(conn: &Connection, delivery: &Delivery, status: Option<u16>, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_status = ?3, \
+         last_error = NULL WHERE id = ?1",
+        params![delivery.id, now, status],
     )?;
-    tx.commit()?;
-    Ok(taken == 1)
-}
-
-/// Extends our lease; false if it lapsed and another worker took it.
-pub fn renew(conn: &Connection, lane: Lane, holder: &str, until: i64) -> Result<bool> {
-    Ok(conn.execute(
-        "UPDATE worker_leases SET expires_at = max(expires_at, ?3) WHERE lane = ?1 AND holder = ?2",
-        params![lane.as_str(), holder, until],
-    )? == 1)
-}
-
-/// Gives the lease up unless deliveries became due meanwhile (checked in the same
-/// transaction as the release, so that a hook queueing one either sees the lease or is seen).
-pub fn release_if_idle(conn: &mut Connection, lane: Lane, holder: &str) -> Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if due(&tx, lane, now_ms())? {
-        return Ok(false);
+    if delivery.kind == "webhook" {
+        queue_from(conn, &delivery.target, now)?;
     }
-    tx.execute(
-        "DELETE FROM worker_leases WHERE lane = ?1 AND holder = ?2",
-        params![lane.as_str(), holder],
+    Ok(())
+}
+
+/// The attempt failed and the delivery is over: `failed`, or `skipped` for a popup that had
+/// nothing to open. The endpoint's next delivery may go.
+pub fn finished(
+    conn: &Connection,
+    delivery: &Delivery,
+    status: &str,
+    http_status: Option<u16>,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = ?2, last_status = ?3, last_error = ?4 WHERE id = ?1",
+        params![delivery.id, status, http_status, error],
     )?;
-    tx.commit()?;
-    Ok(true)
+    if delivery.kind == "webhook" {
+        queue_from(conn, &delivery.target, now)?;
+    }
+    Ok(())
+}
+
+/// The attempt failed; the delivery goes again at `next`, and the rest of its endpoint's
+/// queue waits behind it, in order.
+pub fn retry_at(
+    conn: &Connection,
+    delivery: &Delivery,
+    next: i64,
+    http_status: Option<u16>,
+    error: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET next_at = ?2, last_status = ?3, last_error = ?4 WHERE id = ?1",
+        params![delivery.id, next, http_status, error],
+    )?;
+    conn.execute(
+        "UPDATE outbox SET next_at = max(next_at, ?2) \
+         WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
+        params![delivery.target, next],
+    )?;
+    Ok(())
+}
+
+/// The endpoint answered 410 Gone: its pending deliveries are stopped.
+pub fn stop_endpoint(conn: &Connection, delivery: &Delivery) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'stopped', last_status = 410, last_error = ?2 \
+         WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
+        params![delivery.target, GONE],
+    )?;
+    Ok(())
+}
+
+/// The endpoint's queue has no head waiting any more: the next may go from `at` on.
+fn queue_from(conn: &Connection, target: &str, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET next_at = min(next_at, ?2) \
+         WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
+        params![target, at],
+    )?;
+    Ok(())
 }
 
 /// When a webhook's next attempt is due after `attempts` failed ones, with ±10 % jitter;

@@ -192,6 +192,11 @@ pub fn styled(mut table: Table, colour: bool) -> Table {
     table
 }
 
+/// `1 call`, `2 calls`: a count with its noun.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A local date and time for tables.
 pub fn local_time(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)

@@ -146,10 +146,20 @@ pub struct PayloadData<'a> {
     pub event: &'a str,
     pub host: &'a str,
     pub user: &'a str,
+    /// The event was stored late, from the fallback log: later events of the call may have
+    /// been sent before it.
+    pub delayed: bool,
 }
 
 impl<'a> Payload<'a> {
-    pub fn new(event: &'a str, at: i64, call: CallJson<'a>, host: &'a str, user: &'a str) -> Self {
+    pub fn new(
+        event: &'a str,
+        at: i64,
+        call: CallJson<'a>,
+        host: &'a str,
+        user: &'a str,
+        delayed: bool,
+    ) -> Self {
         Payload {
             kind: format!("call.{event}"),
             timestamp: rfc3339(at),
@@ -158,6 +168,7 @@ impl<'a> Payload<'a> {
                 event,
                 host,
                 user,
+                delayed,
             },
         }
     }
@@ -187,6 +198,9 @@ pub enum Outcome {
         retry_after: Option<Duration>,
     },
 }
+
+/// How much of an endpoint's answer is read (for the error text and `webhook test`).
+pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
 /// The response of a delivery, for `webhook test`.
 pub struct Response {
@@ -263,7 +277,14 @@ pub fn post(
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.text().unwrap_or_default();
+    // Only the start of the answer is read: a hostile or broken endpoint can send gigabytes,
+    // or never end a chunked body. The connection is dropped after it.
+    let mut start = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(response, MAX_ANSWER_BYTES),
+        &mut start,
+    );
+    let body = String::from_utf8_lossy(&start).into_owned();
     let code = status.as_u16();
     let outcome = if status.is_success() {
         Outcome::Delivered { status: code }

@@ -1,39 +1,57 @@
-//! The detached worker (`callhook deliver`): delivers what the outbox holds, popups first,
-//! webhooks in event order per endpoint, one worker per lane at a time.
+//! The detached worker (`callhook deliver`): reads changed contact files, stores the events of
+//! the fallback logs, opens popups and delivers webhooks (in event order per endpoint), one
+//! worker per lane at a time. Every write it makes is a short turn of the writers' lock: it
+//! never reads a file or the network, nor waits for a program, while holding it.
 
 use std::ffi::OsStr;
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::call::now_ms;
 use crate::config::Config;
 use crate::contacts;
 use crate::db;
+use crate::drain::{self, Drain};
+use crate::fallback;
 use crate::fold::load_call;
-use crate::outbox::{self, Delivery, Lane};
+use crate::lease::{self, Lane};
+use crate::outbox::{self, Delivery};
 use crate::paths::Locations;
 use crate::webhook::{self, Outcome};
 
 /// How long a popup worker's lease lasts between renewals.
 const POPUP_LEASE_MS: i64 = 30_000;
 /// A webhook worker's lease covers the request's timeout and this much more: enough to
-/// record the result even when it has to wait for the database's busy timeout.
+/// record the result even when it has to wait for its turn to write.
 const LEASE_MARGIN_MS: i64 = db::ADMIN_BUSY_TIMEOUT.as_millis() as i64 + 5_000;
+/// Leases of the lanes whose work is quick (contacts, the fallback logs), renewed per step.
+const SHORT_LEASE_MS: i64 = 60_000;
+/// With nothing to do, a worker stays this long for more before it lets its lanes go: a burst
+/// of calls is served by one worker, not one per gap between hooks.
+const LINGER: Duration = Duration::from_millis(1_500);
+/// How often a lingering worker looks for new work.
+const POLL: Duration = Duration::from_millis(10);
 /// While waiting for a retry, the worker renews its lease this often.
 const IDLE_TICK: Duration = Duration::from_millis(1_000);
+/// A contact file that keeps changing is read at most this often per run.
+const MAX_RELOADS: usize = 3;
 
-/// What a run delivered.
+/// What a run did.
 #[derive(Debug, Default)]
 pub struct Summary {
-    /// No lane was free: another worker is delivering.
+    /// No lane was free: another worker is at work.
     pub busy: bool,
     pub delivered: usize,
     pub retrying: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Events stored from the fallback logs.
+    pub drained: usize,
+    /// Lines of the fallback logs that cannot be stored (kept in `.rejected` files).
+    pub rejected: usize,
 }
 
 /// Starts `callhook deliver` for these locations as a detached process and returns at once.
@@ -82,32 +100,39 @@ fn spawn_detached(exe: &std::path::Path, args: &[&OsStr]) -> Result<()> {
 
 struct Worker<'a> {
     conn: Connection,
+    locations: &'a Locations,
     config: &'a Config,
     holder: String,
     lanes: Vec<Lane>,
     client: Option<reqwest::blocking::Client>,
+    drain: Drain<'a>,
+    /// When the fallback logs are to be looked at again (files claimed, not yet finished).
+    drain_again_at: Option<i64>,
+    reloads: usize,
     summary: Summary,
 }
 
-/// Delivers until nothing is due and no retry is due within `outbox.stay`.
+/// Works until nothing is due, no retry is due within `outbox.stay`, and nothing came for a
+/// moment ([`LINGER`]).
 pub fn deliver(locations: &Locations) -> Result<Summary> {
     let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
-    // A contact file changed: read it here, away from the hook, before any popup needs a
-    // name. A file that cannot be read is recorded as such (`callhook doctor` shows it).
-    let _ = reload_contacts(&mut conn, &locations.config);
     let holder = format!(
         "{}@{} {}",
         std::process::id(),
         crate::hook::host_name(),
         crate::fold::event_id(now_ms())
     );
-    let mut lanes = Vec::new();
-    for lane in Lane::ALL {
-        let until = now_ms() + lease_ms(&locations.config, lane);
-        if outbox::acquire(&mut conn, lane, &holder, until)? {
-            lanes.push(lane);
+    let config = &locations.config;
+    let lanes = db::write(&mut conn, |tx| {
+        let now = now_ms();
+        let mut lanes = Vec::new();
+        for lane in Lane::ALL {
+            if lease::acquire(tx, lane, &holder, now + lease_ms(config, lane), now)? {
+                lanes.push(lane);
+            }
         }
-    }
+        Ok(lanes)
+    })?;
     if lanes.is_empty() {
         return Ok(Summary {
             busy: true,
@@ -116,26 +141,18 @@ pub fn deliver(locations: &Locations) -> Result<Summary> {
     }
     let mut worker = Worker {
         conn,
-        config: &locations.config,
+        locations,
+        config,
         holder,
         lanes,
         client: None,
+        drain: Drain::new(&locations.db, config),
+        drain_again_at: None,
+        reloads: 0,
         summary: Summary::default(),
     };
     worker.run()?;
     Ok(worker.summary)
-}
-
-/// Reads the changed contact files again and names the calls that had no name.
-fn reload_contacts(conn: &mut Connection, config: &Config) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // Checked again inside the transaction: of workers started at once, one reads.
-    if contacts::check(&tx, &config.contacts)?.stale {
-        contacts::refresh(&tx, &config.contacts, &config.numbers)?;
-        contacts::fill_names(&tx)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 fn lease_ms(config: &Config, lane: Lane) -> i64 {
@@ -145,6 +162,7 @@ fn lease_ms(config: &Config, lane: Lane) -> i64 {
             let longest = config.webhooks.iter().map(|w| w.timeout).max();
             longest.unwrap_or_default().as_millis() as i64 + LEASE_MARGIN_MS
         }
+        Lane::Fallback | Lane::Contacts => SHORT_LEASE_MS,
     }
 }
 
@@ -154,40 +172,106 @@ impl Worker<'_> {
     }
 
     fn run(&mut self) -> Result<()> {
+        let mut last_work = Instant::now();
         while !self.lanes.is_empty() {
-            // Popups first: somebody is waiting for the phone to ring into their CRM.
+            // Names first, so that popups and payloads get them.
+            if self.holds(Lane::Contacts) {
+                self.contacts()?;
+            }
+            let mut worked = false;
+            if self.holds(Lane::Fallback) {
+                worked |= self.fallback()?;
+            }
+            // Popups before webhooks: somebody is waiting for the phone to ring into their CRM.
             if self.holds(Lane::Popup) {
-                self.popups()?;
+                worked |= self.popups()?;
             }
             if self.holds(Lane::Webhook) {
-                // A webhook can take its whole timeout: give the popup lane up first, so that
-                // a popup queued meanwhile gets a worker of its own instead of waiting.
-                if self.holds(Lane::Popup) {
-                    if !outbox::release_if_idle(&mut self.conn, Lane::Popup, &self.holder)? {
-                        continue;
-                    }
-                    self.lanes.retain(|&l| l != Lane::Popup);
-                }
-                if self.webhook()? {
-                    continue;
-                }
+                worked |= self.webhook()?;
             }
-            self.idle()?;
+            if worked {
+                last_work = Instant::now();
+                continue;
+            }
+            self.idle(last_work)?;
         }
         Ok(())
+    }
+
+    /// Runs a short write turn.
+    fn write<T>(&mut self, work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        db::write(&mut self.conn, work)
+    }
+
+    /// Gives a lane up.
+    fn release(&mut self, lane: Lane) -> Result<()> {
+        let holder = self.holder.clone();
+        self.write(|tx| lease::release(tx, lane, &holder))?;
+        self.lanes.retain(|&l| l != lane);
+        Ok(())
+    }
+
+    /// Gives a delivery lane up unless deliveries became due meanwhile (checked in the same
+    /// turn as the release, so that a hook queueing one either sees the lease or is seen).
+    fn release_if_idle(&mut self, lane: Lane) -> Result<bool> {
+        let holder = self.holder.clone();
+        let released = self.write(|tx| {
+            if outbox::due(tx, lane, now_ms())? {
+                return Ok(false);
+            }
+            lease::release(tx, lane, &holder)?;
+            Ok(true)
+        })?;
+        if released {
+            self.lanes.retain(|&l| l != lane);
+        }
+        Ok(released)
     }
 
     /// Renews a lane's lease; a worker whose lease lapsed and was taken stops that lane.
     fn renew(&mut self, lane: Lane) -> Result<bool> {
         let until = now_ms() + lease_ms(self.config, lane);
-        if outbox::renew(&self.conn, lane, &self.holder, until)? {
+        let holder = self.holder.clone();
+        if self.write(|tx| lease::renew(tx, lane, &holder, until))? {
             return Ok(true);
         }
         self.lanes.retain(|&l| l != lane);
         Ok(false)
     }
 
-    fn popups(&mut self) -> Result<()> {
+    /// Reads the changed contact files, then lets the lane go unless a file changed again.
+    fn contacts(&mut self) -> Result<()> {
+        // A file that cannot be read is recorded as such (`callhook doctor` shows it).
+        let _ = contacts::reload(&mut self.conn, &self.config.contacts, &self.config.numbers);
+        self.reloads += 1;
+        let stale = contacts::check(&self.conn, &self.config.contacts)?.stale;
+        if !stale || self.reloads >= MAX_RELOADS {
+            self.release(Lane::Contacts)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the events of the fallback logs; lets the lane go when nothing is left.
+    fn fallback(&mut self) -> Result<bool> {
+        if self.drain_again_at.is_some_and(|at| now_ms() < at) {
+            return Ok(false);
+        }
+        let logs = fallback::logs_for(&self.locations.db);
+        let pass = self.drain.pass(&mut self.conn, &logs)?;
+        self.summary.drained += pass.stored;
+        self.summary.rejected += pass.rejected;
+        self.drain_again_at = pass.again_at;
+        if pass.again_at.is_none() && !drain::needed(&self.conn, &logs)? {
+            // A hook that fails after this looks changed to the next hook, which starts a
+            // worker for it.
+            self.release(Lane::Fallback)?;
+        } else if !self.renew(Lane::Fallback)? {
+            return Ok(false);
+        }
+        Ok(pass.stored > 0)
+    }
+
+    fn popups(&mut self) -> Result<bool> {
         let now = now_ms();
         let sql = format!(
             "SELECT {} FROM outbox WHERE status = 'pending' AND kind = 'popup' AND next_at <= ?1 \
@@ -196,54 +280,63 @@ impl Worker<'_> {
         );
         let due: Vec<Delivery> = self
             .conn
-            .prepare(&sql)?
+            .prepare_cached(&sql)?
             .query_map([now], Delivery::from_row)?
             .collect::<rusqlite::Result<_>>()?;
+        let worked = !due.is_empty();
         for delivery in due {
             if !self.renew(Lane::Popup)? {
-                return Ok(());
+                return Ok(worked);
             }
-            let call = load_call(&self.conn, &delivery.call_id)?;
-            // A popup for a call that is over would only disturb.
-            if call.as_ref().is_none_or(|c| c.ended_at.is_some()) {
-                self.finish(
-                    &delivery,
-                    "skipped",
-                    None,
-                    Some("the call ended before the popup"),
-                )?;
-                self.summary.skipped += 1;
-                continue;
+            self.popup(&delivery)?;
+        }
+        Ok(worked)
+    }
+
+    fn popup(&mut self, delivery: &Delivery) -> Result<()> {
+        let now = now_ms();
+        let finish = |worker: &mut Self, status: &'static str, error: String| {
+            worker.write(|tx| outbox::finished(tx, delivery, status, None, &error, now))
+        };
+        if delivery.attempts > 0 {
+            // A popup is of no use later: one attempt only, even one that never ended.
+            self.summary.failed += 1;
+            return finish(self, "failed", "the worker stopped while opening it".into());
+        }
+        let call = load_call(&self.conn, &delivery.call_id)?;
+        // A popup for a call that is over would only disturb.
+        let Some(call) = call.filter(|c| c.ended_at.is_none()) else {
+            self.summary.skipped += 1;
+            return finish(self, "skipped", "the call ended before the popup".into());
+        };
+        let Some(popup) = &self.config.popup else {
+            self.summary.failed += 1;
+            return finish(self, "failed", "[popup] is no longer in the config".into());
+        };
+        // The call may have a name by now (contacts read since it was queued).
+        let event: String = self.conn.query_row(
+            "SELECT event FROM events WHERE id = ?1",
+            [&delivery.event_id],
+            |row| row.get(0),
+        )?;
+        let url = outbox::popup_url(popup, &call, &event);
+        self.write(|tx| {
+            outbox::begin_attempt(tx, delivery, now)?;
+            tx.execute(
+                "UPDATE outbox SET url = ?2 WHERE id = ?1 AND url <> ?2",
+                rusqlite::params![delivery.id, url],
+            )?;
+            Ok(())
+        })?;
+        match popup.open(&url) {
+            Ok(()) => {
+                self.write(|tx| outbox::delivered(tx, delivery, None, now_ms()))?;
+                self.summary.delivered += 1;
             }
-            let result = match (&self.config.popup, &call) {
-                (Some(popup), Some(call)) => {
-                    // The call may have a name by now (contacts read since it was queued).
-                    let event: String = self.conn.query_row(
-                        "SELECT event FROM events WHERE id = ?1",
-                        [&delivery.event_id],
-                        |row| row.get(0),
-                    )?;
-                    let url = outbox::popup_url(popup, call, &event);
-                    if url != delivery.url {
-                        self.conn.execute(
-                            "UPDATE outbox SET url = ?2 WHERE id = ?1",
-                            params![delivery.id, url],
-                        )?;
-                    }
-                    popup.open(&url)
-                }
-                _ => Err(anyhow::anyhow!("[popup] is no longer in the config")),
-            };
-            match result {
-                Ok(()) => {
-                    self.finish(&delivery, "delivered", None, None)?;
-                    self.summary.delivered += 1;
-                }
-                Err(e) => {
-                    // A popup that cannot open now is of no use later: no retries.
-                    self.finish(&delivery, "failed", None, Some(&format!("{e:#}")))?;
-                    self.summary.failed += 1;
-                }
+            Err(e) => {
+                // A popup that cannot open now is of no use later: no retries.
+                finish(self, "failed", format!("{e:#}"))?;
+                self.summary.failed += 1;
             }
         }
         Ok(())
@@ -267,6 +360,22 @@ impl Worker<'_> {
         else {
             return Ok(false);
         };
+        let retries = self.config.outbox.retries.len() as i64;
+        if delivery.attempts > retries {
+            // Its last attempt counted but never recorded an end: the worker died during it.
+            self.write(|tx| {
+                outbox::finished(
+                    tx,
+                    &delivery,
+                    "failed",
+                    None,
+                    "the worker stopped during the last attempt",
+                    now,
+                )
+            })?;
+            self.summary.failed += 1;
+            return Ok(true);
+        }
         let Some(webhook) = self
             .config
             .webhooks
@@ -274,13 +383,25 @@ impl Worker<'_> {
             .find(|w| w.key() == delivery.target)
         else {
             let error = format!("webhook `{}` is no longer in the config", delivery.target);
-            self.finish(&delivery, "failed", None, Some(&error))?;
+            self.write(|tx| outbox::finished(tx, &delivery, "failed", None, &error, now))?;
             self.summary.failed += 1;
             return Ok(true);
         };
+        // A webhook can take its whole timeout: give the popup lane up first, so that a popup
+        // queued meanwhile gets a worker of its own instead of waiting.
+        if self.holds(Lane::Popup) && !self.release_if_idle(Lane::Popup)? {
+            return Ok(true);
+        }
         if !self.renew(Lane::Webhook)? {
             return Ok(false);
         }
+        // Counted before it is made: an attempt that kills the worker still uses up the
+        // schedule. Should it never record an end, it is due again as if it had failed.
+        let attempts = delivery.attempts + 1;
+        let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let next = outbox::next_attempt(&self.config.outbox, attempts, now, seed);
+        let unfinished_due = next.unwrap_or(now + lease_ms(self.config, Lane::Webhook));
+        self.write(|tx| outbox::begin_attempt(tx, &delivery, unfinished_due))?;
         if self.client.is_none() {
             self.client = Some(webhook::client().context("cannot set up HTTP")?);
         }
@@ -292,112 +413,82 @@ impl Worker<'_> {
             delivery.message_id.as_deref().unwrap_or_default(),
             delivery.body.as_deref().unwrap_or_default(),
         );
-        let attempts = delivery.attempts + 1;
         let now = now_ms();
         match response.outcome {
             Outcome::Delivered { status } => {
-                self.conn.execute(
-                    "UPDATE outbox SET status = 'delivered', attempts = ?2, delivered_at = ?3, \
-                     last_status = ?4, last_error = NULL WHERE id = ?1",
-                    params![delivery.id, attempts, now, status],
-                )?;
-                self.queue_from(&delivery.target, now)?;
+                self.write(|tx| outbox::delivered(tx, &delivery, Some(status), now))?;
                 self.summary.delivered += 1;
             }
             Outcome::Gone => {
-                let error = outbox::GONE;
-                self.conn.execute(
-                    "UPDATE outbox SET status = 'stopped', last_status = 410, last_error = ?2, \
-                     attempts = attempts + (id = ?3) \
-                     WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
-                    params![delivery.target, error, delivery.id],
-                )?;
+                self.write(|tx| outbox::stop_endpoint(tx, &delivery))?;
                 self.summary.failed += 1;
             }
             Outcome::Failed {
                 status,
                 error,
                 retry_after,
-            } => {
-                let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                match outbox::next_attempt(&self.config.outbox, attempts, now, seed) {
-                    Some(next) => {
-                        let asked = retry_after.map_or(0, |d| d.as_millis() as i64);
-                        let next = next.max(now.saturating_add(asked));
-                        self.conn.execute(
-                            "UPDATE outbox SET attempts = ?2, next_at = ?3, last_status = ?4, \
-                             last_error = ?5 WHERE id = ?1",
-                            params![delivery.id, attempts, next, status, error],
-                        )?;
-                        // The rest of the endpoint's queue waits behind it, in order.
-                        self.conn.execute(
-                            "UPDATE outbox SET next_at = max(next_at, ?2) \
-                             WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
-                            params![delivery.target, next],
-                        )?;
-                        self.summary.retrying += 1;
-                    }
-                    None => {
-                        self.conn.execute(
-                            "UPDATE outbox SET status = 'failed', attempts = ?2, \
-                             last_status = ?3, last_error = ?4 WHERE id = ?1",
-                            params![delivery.id, attempts, status, error],
-                        )?;
-                        self.queue_from(&delivery.target, now)?;
-                        self.summary.failed += 1;
-                    }
+            } => match next {
+                Some(next) => {
+                    let asked = retry_after.map_or(0, |d| d.as_millis() as i64);
+                    let next = next.max(now.saturating_add(asked));
+                    self.write(|tx| outbox::retry_at(tx, &delivery, next, status, &error))?;
+                    self.summary.retrying += 1;
                 }
-            }
+                None => {
+                    self.write(|tx| {
+                        outbox::finished(tx, &delivery, "failed", status, &error, now)
+                    })?;
+                    self.summary.failed += 1;
+                }
+            },
         }
         Ok(true)
     }
 
-    /// The endpoint's queue has no head waiting any more: the next may go from `at` on.
-    fn queue_from(&self, target: &str, at: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET next_at = min(next_at, ?2) \
-             WHERE status = 'pending' AND kind = 'webhook' AND target = ?1",
-            params![target, at],
-        )?;
-        Ok(())
-    }
-
-    fn finish(
-        &self,
-        delivery: &Delivery,
-        status: &str,
-        http_status: Option<u16>,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let delivered_at = (status == "delivered").then(now_ms);
-        self.conn.execute(
-            "UPDATE outbox SET status = ?2, attempts = attempts + 1, delivered_at = ?3, \
-             last_status = ?4, last_error = ?5 WHERE id = ?1",
-            params![delivery.id, status, delivered_at, http_status, error],
-        )?;
-        Ok(())
-    }
-
-    /// Nothing is due: give up the lanes with nothing coming soon, wait for the rest.
-    fn idle(&mut self) -> Result<()> {
+    /// Nothing to do: after [`LINGER`], give up the lanes with nothing coming soon; wait for
+    /// the rest.
+    fn idle(&mut self, last_work: Instant) -> Result<()> {
+        let lingering = last_work.elapsed() < LINGER;
         let now = now_ms();
         let stay = self.config.outbox.stay.as_millis() as i64;
-        for lane in self.lanes.clone() {
-            let next = outbox::next_due(&self.conn, lane)?;
-            let soon = lane == Lane::Webhook && next.is_some_and(|t| t - now <= stay);
-            if !soon && outbox::release_if_idle(&mut self.conn, lane, &self.holder)? {
-                self.lanes.retain(|&l| l != lane);
+        if !lingering {
+            for lane in self.lanes.clone() {
+                match lane {
+                    Lane::Popup => {
+                        self.release_if_idle(lane)?;
+                    }
+                    Lane::Webhook => {
+                        let next = outbox::next_due(&self.conn, lane)?;
+                        if !next.is_some_and(|t| t - now <= stay) {
+                            self.release_if_idle(lane)?;
+                        }
+                    }
+                    // Let go in their own steps once done.
+                    Lane::Fallback | Lane::Contacts => {}
+                }
             }
         }
+        if self.lanes.is_empty() {
+            return Ok(());
+        }
+        let mut wait = if lingering || self.holds(Lane::Popup) {
+            POLL.as_millis() as i64
+        } else {
+            IDLE_TICK.as_millis() as i64
+        };
         if self.holds(Lane::Webhook) {
             // Until the next retry is due, renewing the lease meanwhile.
-            let next = outbox::next_due(&self.conn, Lane::Webhook)?;
-            let wait = next.map_or(IDLE_TICK.as_millis() as i64, |t| t - now_ms());
-            sleep(Duration::from_millis(
-                wait.clamp(10, IDLE_TICK.as_millis() as i64) as u64,
-            ));
-            self.renew(Lane::Webhook)?;
+            if let Some(next) = outbox::next_due(&self.conn, Lane::Webhook)? {
+                wait = wait.min(next - now);
+            }
+            if !lingering {
+                self.renew(Lane::Webhook)?;
+            }
         }
+        if let Some(at) = self.drain_again_at {
+            wait = wait.min(at - now);
+        }
+        sleep(Duration::from_millis(wait.clamp(1, IDLE_TICK.as_millis() as i64) as u64));
         Ok(())
     }
 }

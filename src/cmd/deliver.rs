@@ -18,6 +18,13 @@ pub fn run(locations: &Locations, _args: Args) -> Result<()> {
             "Delivered {}, retrying {}, failed {}, skipped {}.",
             summary.delivered, summary.retrying, summary.failed, summary.skipped
         );
+        if summary.drained + summary.rejected > 0 {
+            println!(
+                "Stored {} from the fallback log; {} cannot be stored (see callhook doctor).",
+                crate::output::plural(summary.drained, "event", "events"),
+                crate::output::plural(summary.rejected, "line", "lines")
+            );
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Builder;
 
@@ -16,6 +16,7 @@ use crate::fold::note_number;
 use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, parse_history};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
+use crate::output::plural;
 use crate::paths::Locations;
 
 /// A history entry within this of a call the hook recorded is that call.
@@ -63,98 +64,77 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 
     let config = &locations.config;
     let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    contacts::refresh(&tx, &config.contacts, &config.numbers)?;
+    if !args.dry_run {
+        // Read with no lock held; a file that does not read is recorded for doctor.
+        let _ = contacts::reload(&mut conn, &config.contacts, &config.numbers);
+    }
     let progress = if std::io::stderr().is_terminal() && !entries.is_empty() {
         indicatif::ProgressBar::new(entries.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let (mut added, mut present, mut recorded) = (0, 0, 0);
-    for entry in &entries {
-        progress.inc(1);
-        let id = call_id(entry);
-        let number = config.numbers.number(&entry.number);
-        // parse_history bounds the time and duration, so that milliseconds cannot overflow.
-        let start = entry.time.saturating_mul(1000);
-        let exists = tx
-            .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
-            .query_row([&id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if exists {
-            present += 1;
-            continue;
-        }
-        // MicroSIP's history repeats the calls the hook saw.
-        let seen = tx
-            .prepare_cached(
-                "SELECT 1 FROM calls WHERE number = ?1 AND started_at BETWEEN ?2 AND ?3 \
-                 AND source = 'hook' LIMIT 1",
-            )?
-            .query_row(
-                params![number, start - SAME_CALL_MS, start + SAME_CALL_MS],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if seen {
-            recorded += 1;
-            continue;
-        }
-        let talk = (entry.duration > 0).then_some(entry.duration.saturating_mul(1000));
-        let (direction, status) = match entry.kind {
-            HistoryKind::Outgoing if talk.is_some() => (Direction::Out, Status::Answered),
-            HistoryKind::Outgoing => (Direction::Out, Status::NoAnswer),
-            HistoryKind::Incoming => (Direction::In, Status::Answered),
-            HistoryKind::Missed => (Direction::In, Status::Missed),
-            // Taken on another device: the caller was answered.
-            HistoryKind::AnsweredElsewhere => (Direction::In, Status::Answered),
+    let mut counts = Counts::default();
+    // A dry run writes nothing: the calls it would add are remembered instead.
+    let mut would_add = std::collections::HashSet::new();
+    for chunk in entries.chunks(ENTRIES_PER_TURN) {
+        let mut step = |tx: &rusqlite::Connection| -> Result<Counts> {
+            let mut counts = Counts::default();
+            for entry in chunk {
+                match import_entry(tx, config, entry, args.dry_run)? {
+                    Imported::Added(id) if args.dry_run && !would_add.insert(id.clone()) => {
+                        counts.present += 1
+                    }
+                    Imported::Added(_) => counts.added += 1,
+                    Imported::Present => counts.present += 1,
+                    Imported::Recorded => counts.recorded += 1,
+                }
+            }
+            Ok(counts)
         };
-        let answered = (status == Status::Answered).then_some(start);
-        let ended = start.saturating_add(talk.unwrap_or(0));
-        let name = match entry.name.trim() {
-            "" => contacts::lookup(&tx, &number)?,
-            name => Some(name.to_string()),
+        let done = if args.dry_run {
+            step(&conn)?
+        } else {
+            db::write(&mut conn, |tx| step(tx))?
         };
-        tx.prepare_cached(
-            "INSERT INTO calls (id, direction, status, number, raw, name, started_at, ringing_at, \
-             answered_at, ended_at, last_event_at, expires_at, ring_ms, talk_ms, source) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?9, NULL, NULL, ?10, 'microsip')",
-        )?
-        .execute(params![
-            id,
-            direction,
-            status,
-            number,
-            entry.number,
-            name,
-            start,
-            answered,
-            ended,
-            talk
-        ])?;
-        let call = crate::fold::load_call(&tx, &id)?.expect("just inserted");
-        note_number(&tx, &call)?;
-        added += 1;
+        counts.added += done.added;
+        counts.present += done.present;
+        counts.recorded += done.recorded;
+        progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    let named = contacts::fill_names(&tx)?;
-    if args.dry_run {
-        tx.rollback()?;
+    let named = if args.dry_run {
+        0
     } else {
-        tx.commit()?;
-    }
+        contacts::fill_names(&mut conn)?
+    };
     let verb = if args.dry_run {
         "Would import"
     } else {
         "Imported"
     };
     println!(
-        "{verb} {added} calls; {present} were imported before; {recorded} are calls the hook \
-         recorded; {} lines could not be read.",
-        unreadable.len()
+        "{verb} {} from MicroSIP's history.",
+        plural(counts.added, "call", "calls")
     );
+    if counts.present > 0 {
+        println!(
+            "{} imported before, and not again.",
+            plural(counts.present, "call was", "calls were")
+        );
+    }
+    if counts.recorded > 0 {
+        println!(
+            "{} callhook recorded itself (the same number within a minute), and not again.",
+            plural(counts.recorded, "call was one", "calls were ones")
+        );
+    }
+    if !unreadable.is_empty() {
+        println!(
+            "{} of [Calls] cannot be read, and {} skipped:",
+            plural(unreadable.len(), "entry", "entries"),
+            if unreadable.len() == 1 { "was" } else { "were" }
+        );
+    }
     for line in unreadable.iter().take(10) {
         println!("  [Calls] {}: {}", line.slot, line.reason);
     }
@@ -162,7 +142,102 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         println!("  … and {} more", unreadable.len() - 10);
     }
     if named > 0 {
-        println!("Named {named} calls from the contacts.");
+        println!(
+            "Named {} from the contacts.",
+            plural(named, "call", "calls")
+        );
     }
     Ok(())
+}
+
+/// History entries imported per turn of the writers' lock.
+const ENTRIES_PER_TURN: usize = 200;
+
+#[derive(Default)]
+struct Counts {
+    added: usize,
+    present: usize,
+    recorded: usize,
+}
+
+enum Imported {
+    Added(String),
+    /// Imported before.
+    Present,
+    /// A call the hook recorded.
+    Recorded,
+}
+
+/// Imports one history entry (or, for a dry run, only says what it would do).
+fn import_entry(
+    tx: &rusqlite::Connection,
+    config: &crate::config::Config,
+    entry: &HistoryEntry,
+    dry_run: bool,
+) -> Result<Imported> {
+    let id = call_id(entry);
+    let number = config.numbers.number(&entry.number);
+    // parse_history bounds the time and duration, so that milliseconds cannot overflow.
+    let start = entry.time.saturating_mul(1000);
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
+        .query_row([&id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(Imported::Present);
+    }
+    // MicroSIP's history repeats the calls the hook saw.
+    let seen = tx
+        .prepare_cached(
+            "SELECT 1 FROM calls WHERE number = ?1 AND started_at BETWEEN ?2 AND ?3 \
+             AND source = 'hook' LIMIT 1",
+        )?
+        .query_row(
+            params![number, start - SAME_CALL_MS, start + SAME_CALL_MS],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if seen {
+        return Ok(Imported::Recorded);
+    }
+    if dry_run {
+        return Ok(Imported::Added(id));
+    }
+    let talk = (entry.duration > 0).then_some(entry.duration.saturating_mul(1000));
+    let (direction, status) = match entry.kind {
+        HistoryKind::Outgoing if talk.is_some() => (Direction::Out, Status::Answered),
+        HistoryKind::Outgoing => (Direction::Out, Status::NoAnswer),
+        HistoryKind::Incoming => (Direction::In, Status::Answered),
+        HistoryKind::Missed => (Direction::In, Status::Missed),
+        // Taken on another device: the caller was answered.
+        HistoryKind::AnsweredElsewhere => (Direction::In, Status::Answered),
+    };
+    let answered = (status == Status::Answered).then_some(start);
+    let ended = start.saturating_add(talk.unwrap_or(0));
+    let name = match entry.name.trim() {
+        "" => contacts::lookup(tx, &number)?,
+        name => Some(name.to_string()),
+    };
+    tx.prepare_cached(
+        "INSERT INTO calls (id, direction, status, number, raw, name, started_at, ringing_at, \
+         answered_at, ended_at, last_event_at, expires_at, ring_ms, talk_ms, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?9, NULL, NULL, ?10, 'microsip')",
+    )?
+    .execute(params![
+        id,
+        direction,
+        status,
+        number,
+        entry.number,
+        name,
+        start,
+        answered,
+        ended,
+        talk
+    ])?;
+    let call = crate::fold::load_call(tx, &id)?.expect("just inserted");
+    note_number(tx, &call)?;
+    Ok(Imported::Added(id))
 }

@@ -1,96 +1,109 @@
-//! `callhook replay`: stores the events that only reached the fallback log.
+//! `callhook replay`: stores the events of the fallback logs now (the worker does it by
+//! itself as soon as the database takes events again).
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use anyhow::{Result, bail};
 
-use crate::caller::Caller;
+use crate::call::now_ms;
 use crate::db;
-use crate::event::EventKind;
-use crate::fallback::{self, Entry};
-use crate::fold::{self, NewEvent};
+use crate::drain::{Drain, Drained};
+use crate::fallback;
+use crate::lease::{self, Lane};
+use crate::output::{plural, terminal_safe};
 use crate::paths::Locations;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The fallback log [default: the one next to the database]
+    /// The fallback log [default: the one next to the database, and the temp directory's]
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
 }
 
+/// How long replay waits for a worker that is draining the logs already.
+const WAIT_FOR_WORKER: Duration = Duration::from_secs(30);
+
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let log = args
-        .log
-        .unwrap_or_else(|| fallback::path_for(Some(&locations.db)));
-    let text = match std::fs::read_to_string(&log) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("Nothing to replay: {} does not exist", log.display());
-            return Ok(());
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", log.display())),
+    let logs = match args.log {
+        Some(log) => vec![log],
+        None => fallback::logs_for(&locations.db),
     };
-    let config = &locations.config;
-    let window_ms = i64::try_from(config.calls.window.as_millis()).unwrap_or(i64::MAX);
     let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (mut stored, mut present, mut skipped) = (0, 0, 0);
-    for (index, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let entry: Entry = serde_json::from_str(line).with_context(|| {
-            format!("{} line {}: not a fallback entry", log.display(), index + 1)
-        })?;
-        let Ok(kind) = entry.event.parse::<EventKind>() else {
-            skipped += 1;
-            continue;
-        };
-        if entry.stored || already_stored(&tx, &entry)? {
-            present += 1;
-            continue;
+    let holder = format!("replay {}", std::process::id());
+    // One drain at a time: a worker draining now has the lane.
+    let until = std::time::Instant::now() + WAIT_FOR_WORKER;
+    while !db::write(&mut conn, |tx| {
+        let now = now_ms();
+        lease::acquire(tx, Lane::Fallback, &holder, now + 10 * 60_000, now)
+    })? {
+        if std::time::Instant::now() >= until {
+            bail!("a worker is storing the fallback log's events now: run replay again later");
         }
-        let mut caller = match entry.caller_hex.as_deref().and_then(fallback::unhex) {
-            Some(bytes) => Caller {
-                text: entry.caller.clone(),
-                bytes: Some(bytes),
-                truncated: false,
-            },
-            None => Caller::from_text(&entry.caller),
-        };
-        caller.truncated |= entry.truncated;
-        let number = config.numbers.number(&caller.text);
-        let mut event = NewEvent::new(entry.at, kind, caller, number);
-        event.host = entry.host;
-        event.os_user = entry.user;
-        fold::record(&tx, &event, window_ms)?;
-        stored += 1;
+        std::thread::sleep(Duration::from_millis(100));
     }
-    tx.commit()?;
-    println!(
-        "Replayed {}: {stored} stored, {present} already in the database, {skipped} not events",
-        log.display()
-    );
-    if stored + present + skipped > 0 {
-        let done = log.with_extension(format!("log.replayed-{}", crate::call::now_ms()));
-        std::fs::rename(&log, &done)
-            .with_context(|| format!("cannot move {} aside", log.display()))?;
-        println!("Moved it to {}", done.display());
-    }
+    let mut drain = Drain::new(&locations.db, &locations.config);
+    let mut done = Drained::default();
+    let result = loop {
+        match drain.pass(&mut conn, &logs) {
+            Ok(pass) => {
+                let again = pass.again_at;
+                done.add(pass);
+                match again {
+                    // Lines a hook may still be writing are read once more before the end.
+                    Some(at) => std::thread::sleep(Duration::from_millis((at - now_ms()).clamp(1, 5_000) as u64)),
+                    None => break Ok(()),
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    db::write(&mut conn, |tx| lease::release(tx, Lane::Fallback, &holder))?;
+    result?;
+    // The report comes after the work, and a closed output cannot undo any of it.
+    let _ = report(&mut std::io::stdout().lock(), &done, &logs);
     Ok(())
 }
 
-/// A replay of a replay stores nothing twice.
-fn already_stored(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> Result<bool> {
-    Ok(tx
-        .query_row(
-            "SELECT 1 FROM events WHERE at = ?1 AND event = ?2 AND caller = ?3",
-            rusqlite::params![entry.at, entry.event, entry.caller],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+fn report(out: &mut impl Write, done: &Drained, logs: &[PathBuf]) -> std::io::Result<()> {
+    let shown: Vec<String> = logs.iter().map(|l| l.display().to_string()).collect();
+    if done.stored + done.present + done.other + done.rejected == 0 {
+        return writeln!(
+            out,
+            "Nothing to replay: no events waiting in {}.",
+            terminal_safe(&shown.join(" or "))
+        );
+    }
+    writeln!(
+        out,
+        "Stored {} from the fallback log; {} in the database already.",
+        plural(done.stored, "event", "events"),
+        plural(done.present, "was", "were")
+    )?;
+    if done.other > 0 {
+        writeln!(
+            out,
+            "{} for another database stay in the log for it.",
+            plural(done.other, "event", "events")
+        )?;
+    }
+    if done.rejected > 0 {
+        let files: Vec<String> = done
+            .rejected_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        writeln!(
+            out,
+            "{} cannot be stored, kept in {}:",
+            plural(done.rejected, "line", "lines"),
+            terminal_safe(&files.join(", "))
+        )?;
+        for why in &done.reasons {
+            writeln!(out, "  {}", terminal_safe(why))?;
+        }
+    }
+    Ok(())
 }

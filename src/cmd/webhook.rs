@@ -55,7 +55,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         talk_ms: None,
     };
     let (host, user) = (crate::hook::host_name(), crate::hook::user_name());
-    let body = Payload::new("test", now, call.to_json(now), &host, &user).to_body();
+    let body = Payload::new("test", now, call.to_json(now), &host, &user, false).to_body();
     let client = webhook::client()?;
     let mut failures = 0;
     for hook in webhooks {

@@ -1,0 +1,93 @@
+//! One worker per lane at a time: leases in the database that lapse if their holder dies, and
+//! the claim with which a hook starts a worker, so that a burst of hooks starts one worker,
+//! not one each.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The kinds of background work, each done by one worker at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Opening CRM pages while the phone rings.
+    Popup,
+    /// Webhook deliveries, in event order per endpoint.
+    Webhook,
+    /// Storing the events of the fallback logs.
+    Fallback,
+    /// Reading changed contact files.
+    Contacts,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 4] = [Lane::Contacts, Lane::Fallback, Lane::Popup, Lane::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Popup => "popup",
+            Lane::Webhook => "webhook",
+            Lane::Fallback => "fallback",
+            Lane::Contacts => "contacts",
+        }
+    }
+}
+
+/// The holder a hook writes when it claims a lane for the worker it starts.
+const STARTING: &str = "starting";
+
+/// How long a hook's claim keeps other hooks from starting workers: the worker it starts takes
+/// the lane over within milliseconds; should it never come, the next hook after this starts one.
+pub const CLAIM_MS: i64 = 5_000;
+
+/// Claims each of `lanes` that no worker holds and no hook has claimed, for the worker the
+/// caller is about to start (in the caller's transaction); returns whether it claimed any.
+pub fn claim(conn: &Connection, lanes: &[Lane], now: i64) -> Result<bool> {
+    let mut claimed = false;
+    for lane in lanes {
+        claimed |= conn
+            .prepare_cached(
+                "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at WHERE worker_leases.expires_at <= ?4",
+            )?
+            .execute(params![lane.as_str(), STARTING, now + CLAIM_MS, now])?
+            == 1;
+    }
+    Ok(claimed)
+}
+
+/// The live holder of a lane's lease (a worker, or a hook's claim for one).
+pub fn holder(conn: &Connection, lane: Lane, now: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT holder FROM worker_leases WHERE lane = ?1 AND expires_at > ?2")?
+        .query_row(params![lane.as_str(), now], |row| row.get(0))
+        .optional()?)
+}
+
+/// Takes the lane's lease until `until` if it is free, lapsed, claimed for a starting worker,
+/// or already ours.
+pub fn acquire(conn: &Connection, lane: Lane, holder: &str, until: i64, now: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
+         expires_at = excluded.expires_at \
+         WHERE worker_leases.expires_at <= ?4 OR worker_leases.holder IN (?5, excluded.holder)",
+        params![lane.as_str(), holder, until, now, STARTING],
+    )? == 1)
+}
+
+/// Extends our lease; false if it lapsed and another worker took it.
+pub fn renew(conn: &Connection, lane: Lane, holder: &str, until: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE worker_leases SET expires_at = max(expires_at, ?3) WHERE lane = ?1 AND holder = ?2",
+        params![lane.as_str(), holder, until],
+    )? == 1)
+}
+
+/// Gives our lease up.
+pub fn release(conn: &Connection, lane: Lane, holder: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM worker_leases WHERE lane = ?1 AND holder = ?2",
+        params![lane.as_str(), holder],
+    )?;
+    Ok(())
+}
