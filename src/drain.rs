@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::db;
 use crate::fallback::{self, Entry, Line};
 use crate::fold::NewEvent;
+use crate::outbox;
 
 /// A drained file is removed only this long after it was claimed: every hook that could still
 /// be writing into it (opened before the rename) has ended by then; its watchdog ends it
@@ -227,6 +228,7 @@ impl<'a> Drain<'a> {
             let (stored, present) = db::write(conn, |tx| {
                 let started = Instant::now();
                 let (mut stored, mut present) = (Vec::new(), 0);
+                let mut recorded = Vec::new();
                 for (event, has_id) in rest {
                     if stored.len() + present >= TURN_EVENTS || started.elapsed() >= TURN {
                         break;
@@ -235,8 +237,19 @@ impl<'a> Drain<'a> {
                         present += 1;
                         continue;
                     }
-                    crate::hook::record_event(tx, config, event, names, true)?;
-                    stored.push(event.id.clone());
+                    crate::hook::record_event(tx, config, event, names)?;
+                    stored.push(key(event, *has_id));
+                    recorded.push(event);
+                }
+                // Side effects after the turn's events are all in: a late event may join a
+                // call only once the others of its call are in (until then it can look like
+                // another call's end), and a popup opens only if its call still rings.
+                if config.has_side_effects() {
+                    for event in recorded {
+                        if let Some(call) = call_of(tx, &event.id)? {
+                            outbox::enqueue(tx, config, event, &call, true)?;
+                        }
+                    }
                 }
                 Ok((stored, present))
             })?;
@@ -245,7 +258,7 @@ impl<'a> Drain<'a> {
                 // Those this drain stored on an earlier reading of the file are not "present".
                 drained.present += rest[..used]
                     .iter()
-                    .filter(|(event, _)| !self.stored.contains(&event.id))
+                    .filter(|(event, has_id)| !self.stored.contains(&key(event, *has_id)))
                     .count()
                     - stored.len();
             }
@@ -255,6 +268,16 @@ impl<'a> Drain<'a> {
         }
         chunk.clear();
         Ok(())
+    }
+}
+
+/// What tells an entry's event from others across readings: its id, or (a line of an older
+/// version, whose event gets a new id at each reading) its time, event and caller.
+fn key(event: &NewEvent, has_id: bool) -> String {
+    if has_id {
+        event.id.clone()
+    } else {
+        format!("{}\u{1f}{}\u{1f}{}", event.at, event.kind, event.caller.text)
     }
 }
 
@@ -272,6 +295,38 @@ pub fn needed(conn: &Connection, logs: &[PathBuf]) -> Result<bool> {
         }
         Err(_) => false,
     }))
+}
+
+/// The call an event is in now.
+fn call_of(conn: &Connection, event_id: &str) -> Result<Option<crate::call::Call>> {
+    let call_id: Option<String> = conn
+        .prepare_cached("SELECT call_id FROM events WHERE id = ?1")?
+        .query_row([event_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    match call_id {
+        Some(id) => crate::fold::load_call(conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// The files being drained (claimed, not yet finished).
+pub fn claimed_files(conn: &Connection) -> Result<Vec<PathBuf>> {
+    Ok(claimed(conn)?.into_iter().map(|(file, _)| file).collect())
+}
+
+/// Whether the event of a checked fallback entry is in the database.
+pub fn is_stored_entry(conn: &Connection, checked: &fallback::Checked) -> Result<bool> {
+    let event = NewEvent::new(
+        checked.at,
+        checked.kind,
+        checked.caller.clone(),
+        String::new(),
+    );
+    match &checked.id {
+        Some(id) => is_stored(conn, &NewEvent { id: id.clone(), ..event }, true),
+        None => is_stored(conn, &event, false),
+    }
 }
 
 /// Whether the event is in the database: by its id, or (a line of an older version, without

@@ -213,7 +213,10 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
         };
         // A changed contact file is read by the worker, which then names the calls; until
         // then names are unknown rather than stale.
-        record_event(tx, config, event, contacts.any && !contacts.stale, false)?;
+        let call = record_event(tx, config, event, contacts.any && !contacts.stale)?;
+        if config.has_side_effects() {
+            outbox::enqueue(tx, config, event, &call, false)?;
+        }
         // A worker is started only for a lane that has work and no worker: one per burst.
         let now = crate::call::now_ms();
         let mut lanes = Vec::new();
@@ -234,24 +237,19 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     })
 }
 
-/// Stores one event in `tx`: folded into its call, named from the contacts when `names`, and
-/// its side effects queued (`delayed`: it comes late, from the fallback log). Returns its call.
+/// Stores one event in `tx`: folded into its call, and the call named from the contacts when
+/// `names`. Returns its call.
 pub(crate) fn record_event(
     tx: &rusqlite::Transaction<'_>,
     config: &Config,
     event: &NewEvent,
     names: bool,
-    delayed: bool,
 ) -> Result<Call> {
     let mut call = fold::record(tx, event, config.calls.window_ms())?;
     if names && let Some(name) = contacts::lookup(tx, &call.number)? {
         tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
             .execute([&name, &call.id])?;
         call.name = Some(name);
-    }
-    // With no side effects configured, the hook does nothing more.
-    if config.has_side_effects() {
-        outbox::enqueue(tx, config, event, &call, delayed)?;
     }
     Ok(call)
 }

@@ -17,7 +17,7 @@ use crate::event::EventKind;
 use crate::fallback;
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
-use crate::output::{self, terminal_safe};
+use crate::output::{self, plural, terminal_safe};
 use crate::paths::Locations;
 use crate::webhook::{self, Outcome};
 
@@ -151,6 +151,19 @@ fn open_as_is(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
 }
 
 fn database(locations: &Locations, report: &mut Report) {
+    let conn = schema(locations, report);
+    if let Some(conn) = &conn {
+        integrity(conn, report);
+        deliveries(conn, report);
+    }
+    fallback_logs(locations, conn.as_ref(), report);
+    if let Some(conn) = &conn {
+        contacts(locations, conn, report);
+    }
+}
+
+/// The database opens, with a schema this callhook can use; its connection if so.
+fn schema(locations: &Locations, report: &mut Report) -> Option<rusqlite::Connection> {
     let path = locations.db.display().to_string();
     if !locations.db.exists() {
         report.add(
@@ -159,55 +172,106 @@ fn database(locations: &Locations, report: &mut Report) {
             format!("{path} does not exist yet"),
             "the first call event creates it",
         );
-        return;
+        return None;
     }
     let opened = open_as_is(&locations.db).and_then(|conn| {
         let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        Ok((conn, version))
+        let calls: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?;
+        Ok((conn, version, calls))
     });
-    let (conn, version) = match opened {
+    let (conn, version, calls) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             report.add(
                 "database",
                 Level::Fail,
                 format!("{path}: {e}"),
-                "check the path (--db, CALLHOOK_DB, [database] path) and its folder's permissions",
+                "check the path (--db, CALLHOOK_DB, [database] path), its folder's permissions, \
+                 and that it is a callhook database",
             );
-            return;
+            return None;
         }
     };
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
-    let calls = count("SELECT count(*) FROM calls");
-    if version > db::SCHEMA_VERSION {
+    let calls = plural(calls as usize, "call", "calls");
+    let current = db::SCHEMA_VERSION;
+    if version > current {
         report.add(
             "database",
             Level::Fail,
-            format!(
-                "{path}: schema {version}, newer than this callhook's ({})",
-                db::SCHEMA_VERSION
-            ),
+            format!("{path}: schema {version}, newer than this callhook's ({current})"),
             "use the callhook that wrote it, or a newer one",
         );
-        return;
-    } else if version < db::SCHEMA_VERSION {
+        return None;
+    } else if version < current {
         report.add(
             "database",
             Level::Warn,
-            format!(
-                "{path}: schema {version}, older than this callhook's ({}); {calls} calls",
-                db::SCHEMA_VERSION
-            ),
+            format!("{path}: schema {version}, older than this callhook's ({current}); {calls}"),
             "the next event or command brings it up to date",
         );
     } else {
         report.add(
             "database",
             Level::Ok,
-            format!("{path}: schema {version} (current), {calls} calls"),
+            format!("{path}: schema {version} (current), {calls}"),
             "",
         );
     }
+    Some(conn)
+}
+
+/// How long doctor looks for damage in the database file.
+const INTEGRITY_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// SQLite's quick check of the whole file (every page, index and constraint but the slow
+/// ones), within [`INTEGRITY_TIME_LIMIT`].
+fn integrity(conn: &rusqlite::Connection, report: &mut Report) {
+    let interrupt = conn.get_interrupt_handle();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let timer = std::thread::spawn(move || {
+        if finished.recv_timeout(INTEGRITY_TIME_LIMIT).is_err() {
+            interrupt.interrupt();
+        }
+    });
+    let problems: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+    let _ = done.send(());
+    let _ = timer.join();
+    match problems {
+        Ok(problems) if problems == ["ok"] => {
+            report.add("integrity", Level::Ok, "no damage found (quick check)", "")
+        }
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            report.add(
+                "integrity",
+                Level::Note,
+                format!(
+                    "the quick check did not finish within {} s",
+                    INTEGRITY_TIME_LIMIT.as_secs()
+                ),
+                "for a full check: sqlite3 calls.db \"PRAGMA integrity_check\"",
+            )
+        }
+        Ok(problems) => report.add(
+            "integrity",
+            Level::Fail,
+            format!("the database file is damaged: {}", problems.join("; ")),
+            "hooks write to the fallback log until it is fixed: restore a backup, or rebuild it \
+             (sqlite3 calls.db \".recover\" | sqlite3 fixed.db), then replace calls.db",
+        ),
+        Err(e) => report.add(
+            "integrity",
+            Level::Fail,
+            format!("the database file is damaged: {e}"),
+            "hooks write to the fallback log until it is fixed: restore a backup, or rebuild it \
+             (sqlite3 calls.db \".recover\" | sqlite3 fixed.db), then replace calls.db",
+        ),
+    }
+}
+
+fn deliveries(conn: &rusqlite::Connection, report: &mut Report) {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0) as usize;
     let failed = count("SELECT count(*) FROM outbox WHERE status IN ('failed', 'stopped')");
     let hour_ago = now_ms() - 3_600_000;
     let late = conn
@@ -216,13 +280,13 @@ fn database(locations: &Locations, report: &mut Report) {
             [hour_ago],
             |r| r.get::<_, i64>(0),
         )
-        .unwrap_or(0);
+        .unwrap_or(0) as usize;
     let pending = count("SELECT count(*) FROM outbox WHERE status = 'pending'");
     if failed > 0 {
         report.add(
             "deliveries",
             Level::Fail,
-            format!("{failed} failed or stopped, {pending} pending"),
+            format!("{} failed or stopped, {pending} pending", plural(failed, "delivery", "deliveries")),
             "callhook outbox --status failed; then callhook outbox retry --failed",
         );
     } else if late > 0 {
@@ -235,21 +299,100 @@ fn database(locations: &Locations, report: &mut Report) {
     } else {
         report.add("deliveries", Level::Ok, format!("{pending} pending"), "");
     }
-    let log = fallback::path_for(Some(&locations.db));
-    let lost = std::fs::read_to_string(&log)
-        .map(|t| t.lines().filter(|l| l.contains("\"stored\":false")).count())
-        .unwrap_or(0);
-    if lost > 0 {
-        report.add(
-            "fallback log",
-            Level::Fail,
-            format!(
-                "{lost} event(s) in {} are not in the database",
-                log.display()
-            ),
-            "callhook replay",
-        );
+}
+
+/// The fallback logs (beside the database, in the temp directory, and any being drained):
+/// how many events wait in each, and the lines that cannot be stored.
+fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, report: &mut Report) {
+    let db = &locations.db;
+    let mut files = fallback::logs_for(db);
+    if let Some(conn) = conn {
+        files.extend(crate::drain::claimed_files(conn).unwrap_or_default());
     }
+    for file in &files {
+        let rejected = crate::drain::rejected_path(file);
+        if let Ok(lines) = count_lines(&rejected) {
+            report.add(
+                "fallback log",
+                Level::Warn,
+                format!(
+                    "{} kept in {}: they could not be stored",
+                    plural(lines, "line", "lines"),
+                    rejected.display()
+                ),
+                "read them (a damaged line, an unknown event); delete the file when done",
+            );
+        }
+        let census = fallback::census(file, db, |_, checked| {
+            conn.is_some_and(|conn| crate::drain::is_stored_entry(conn, checked).unwrap_or(false))
+        });
+        let census = match census {
+            Ok(census) => census,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                report.add(
+                    "fallback log",
+                    Level::Fail,
+                    format!("{}: {e}", file.display()),
+                    "it may hold events that are not stored: check its permissions",
+                );
+                continue;
+            }
+        };
+        let place = file.display();
+        if census.waiting > 0 {
+            report.add(
+                "fallback log",
+                Level::Fail,
+                format!(
+                    "{} to be stored in {place}",
+                    plural(census.waiting, "event waits", "events wait")
+                ),
+                "the worker stores them by itself after the next call event that is stored; \
+                 callhook replay stores them now",
+            );
+        }
+        if census.bad > 0 {
+            report.add(
+                "fallback log",
+                Level::Warn,
+                format!("{} cannot be stored, in {place}", plural(census.bad, "line", "lines")),
+                format!(
+                    "replay moves them to {}",
+                    crate::drain::rejected_path(file).display()
+                ),
+            );
+        }
+        if census.other > 0 {
+            report.add(
+                "fallback log",
+                Level::Note,
+                format!(
+                    "{} in {place}",
+                    plural(census.other, "event for another database", "events for other databases")
+                ),
+                "",
+            );
+        }
+    }
+}
+
+/// The lines of a file, read a block at a time.
+fn count_lines(path: &Path) -> std::io::Result<usize> {
+    let mut file = std::fs::File::open(path)?;
+    let mut block = vec![0; 64 * 1024];
+    let mut lines = 0;
+    loop {
+        let n = std::io::Read::read(&mut file, &mut block)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += block[..n].iter().filter(|&&b| b == b'\n').count();
+    }
+}
+
+/// Where caller names come from, and whether the files read.
+fn contacts(locations: &Locations, conn: &rusqlite::Connection, report: &mut Report) {
     let errors: Vec<String> = conn
         .prepare("SELECT path || ': ' || error FROM contact_sources WHERE error IS NOT NULL")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -259,12 +402,12 @@ fn database(locations: &Locations, report: &mut Report) {
             "contacts",
             Level::Warn,
             error,
-            "fix the file; callers get no names from it meanwhile",
+            "fix the file; callers get the names of its last good reading meanwhile",
         );
     }
-    for (file, _, origin) in locations.config.contacts.sources(&conn) {
+    for (file, _, origin) in locations.config.contacts.sources(conn) {
         let what = format!("{} ({})", file.display(), origin.describe());
-        if !file.is_file() {
+        if !file.exists() {
             report.add(
                 "contacts",
                 Level::Note,

@@ -22,6 +22,10 @@ pub struct Args {
     log: Option<PathBuf>,
 }
 
+/// Replay's hold on the fallback lane, renewed after each pass; should replay be killed, a
+/// worker takes the lane over after this.
+const LEASE_MS: i64 = 60_000;
+
 /// How long replay waits for a worker that is draining the logs already.
 const WAIT_FOR_WORKER: Duration = Duration::from_secs(30);
 
@@ -37,7 +41,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let until = std::time::Instant::now() + WAIT_FOR_WORKER;
     while !db::write(&mut conn, |tx| {
         let now = now_ms();
-        lease::acquire(tx, Lane::Fallback, &holder, now + 10 * 60_000, now)
+        lease::acquire(tx, Lane::Fallback, &holder, now + LEASE_MS, now)
     })? {
         if std::time::Instant::now() >= until {
             bail!("a worker is storing the fallback log's events now: run replay again later");
@@ -50,6 +54,9 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         match drain.pass(&mut conn, &logs) {
             Ok(pass) => {
                 let again = pass.again_at;
+                db::write(&mut conn, |tx| {
+                    lease::renew(tx, Lane::Fallback, &holder, now_ms() + LEASE_MS)
+                })?;
                 done.add(pass);
                 match again {
                     // Lines a hook may still be writing are read once more before the end.

@@ -4,6 +4,7 @@
 mod calls;
 mod concurrency;
 mod failures;
+mod fallback;
 mod folding;
 mod hook;
 #[cfg(windows)]
