@@ -57,12 +57,13 @@ pub struct Summary {
 /// Starts `callhook deliver` for these locations as a detached process and returns at once.
 pub fn spawn(locations: &Locations) -> Result<()> {
     let exe = crate::paths::full_program()?;
-    let args: [&OsStr; 5] = [
+    let args: [&OsStr; 6] = [
         OsStr::new("--db"),
         locations.db.as_os_str(),
         OsStr::new("--config"),
         locations.config_path.as_os_str(),
         OsStr::new("deliver"),
+        OsStr::new("--background"),
     ];
     spawn_detached(&exe, &args)
 }
@@ -109,12 +110,13 @@ struct Worker<'a> {
     /// When the fallback logs are to be looked at again (files claimed, not yet finished).
     drain_again_at: Option<i64>,
     reloads: usize,
+    linger: Duration,
     summary: Summary,
 }
 
-/// Works until nothing is due, no retry is due within `outbox.stay`, and nothing came for a
-/// moment ([`LINGER`]).
-pub fn deliver(locations: &Locations) -> Result<Summary> {
+/// Works until nothing is due and no retry is due within `outbox.stay`; `linger`: and nothing
+/// came for a moment ([`LINGER`]), as a worker a hook started waits for the rest of a burst.
+pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
     let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
     let holder = format!(
         "{}@{} {}",
@@ -149,6 +151,7 @@ pub fn deliver(locations: &Locations) -> Result<Summary> {
         drain: Drain::new(&locations.db, config),
         drain_again_at: None,
         reloads: 0,
+        linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
     };
     worker.run()?;
@@ -396,12 +399,12 @@ impl Worker<'_> {
             return Ok(false);
         }
         // Counted before it is made: an attempt that kills the worker still uses up the
-        // schedule. Should it never record an end, it is due again as if it had failed.
+        // schedule. Should it never record an end, it is due again as if it had failed (the
+        // last one at once: the next worker, once this one's lease lapsed, marks it failed).
         let attempts = delivery.attempts + 1;
         let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let next = outbox::next_attempt(&self.config.outbox, attempts, now, seed);
-        let unfinished_due = next.unwrap_or(now + lease_ms(self.config, Lane::Webhook));
-        self.write(|tx| outbox::begin_attempt(tx, &delivery, unfinished_due))?;
+        self.write(|tx| outbox::begin_attempt(tx, &delivery, next.unwrap_or(now)))?;
         if self.client.is_none() {
             self.client = Some(webhook::client().context("cannot set up HTTP")?);
         }
@@ -448,7 +451,7 @@ impl Worker<'_> {
     /// Nothing to do: after [`LINGER`], give up the lanes with nothing coming soon; wait for
     /// the rest.
     fn idle(&mut self, last_work: Instant) -> Result<()> {
-        let lingering = last_work.elapsed() < LINGER;
+        let lingering = last_work.elapsed() < self.linger;
         let now = now_ms();
         let stay = self.config.outbox.stay.as_millis() as i64;
         if !lingering {

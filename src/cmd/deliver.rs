@@ -6,11 +6,15 @@ use crate::paths::Locations;
 use crate::worker;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Started by a hook: stay a moment after the work is done, for the rest of a burst
+    #[arg(long, hide = true)]
+    background: bool,
+}
 
-pub fn run(locations: &Locations, _args: Args) -> Result<()> {
+pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let summary = worker::deliver(locations)?;
+    let summary = worker::deliver(locations, args.background)?;
     if summary.busy {
         println!("Another worker is delivering.");
     } else {

@@ -115,3 +115,72 @@ fn simultaneous_calls_from_many_numbers_all_arrive() {
             .all(|c| str_field(c, "status") == "in-progress")
     );
 }
+
+/// 200 calls ringing at once with a webhook and a popup configured: every hook stores its
+/// event in time (none goes to the fallback log), a handful of workers do all the deliveries.
+#[cfg(unix)]
+#[test]
+fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
+    use std::os::unix::fs::PermissionsExt;
+    let _burst = BURST.lock().unwrap_or_else(|e| e.into_inner());
+    let server = crate::server::Server::ok();
+    let desk = Desk::new();
+    // The programs in a folder of their own, `callhook` there a script that notes each worker
+    // start before it runs the real program.
+    let bin = desk.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = bin.join("callhook.real");
+    std::fs::copy(BIN, &real).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_callhookw"), bin.join("callhookw")).unwrap();
+    let starts = desk.path("worker-starts.log");
+    let script = bin.join("callhook");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            starts.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let record = desk.path("tmp/popups.jsonl");
+    let desk = desk.with_config(&format!(
+        "[[webhook]]\nname = \"crm\"\nurl = {}\n\n[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n",
+        toml_str(server.url("/")),
+        toml_str(example("recorder").to_str().unwrap()),
+        toml_str(record.to_str().unwrap())
+    ));
+    assert_stored(&output(desk.command_for(&real).args(["event", "incoming", "--", "0"])));
+    wait_until(std::time::Duration::from_secs(30), "the first delivery", || {
+        desk.outbox().iter().all(|d| d["status"] == "delivered")
+    });
+    std::fs::remove_file(&starts).ok();
+    server.wait_for(1, std::time::Duration::from_secs(5));
+
+    let hooks: Vec<_> = (1..=PROCESSES)
+        .map(|i| {
+            let mut cmd = desk.command_for(bin.join("callhookw"));
+            cmd.args(["event", "incoming", "--", &format!("+1555{i:04}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            retry_start(|| cmd.spawn())
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for hook in hooks {
+        let out = hook.wait_with_output().unwrap();
+        if !out.status.success() {
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
+    assert!(failures.is_empty(), "{} hooks failed: {failures:?}", failures.len());
+    assert!(!desk.fallback_log().exists());
+    wait_until(std::time::Duration::from_secs(60), "every delivery", || {
+        desk.recorded(&record).len() == PROCESSES + 1 && server.received().len() == PROCESSES + 1
+    });
+    let workers = std::fs::read_to_string(&starts).unwrap_or_default();
+    let started = workers.lines().filter(|l| l.contains(" deliver")).count();
+    assert!((1..=3).contains(&started), "{started} workers started:\n{workers}");
+    assert!(desk.outbox().iter().all(|d| d["status"] == "delivered"));
+}

@@ -342,3 +342,45 @@ fn a_database_from_a_newer_callhook_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this callhook"));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_contacts_file_that_blocks_never_stops_the_hooks() {
+    let desk = Desk::new();
+    let csv = desk.path("names.csv");
+    std::fs::write(&csv, "+4930111,Anna Schmidt\n").unwrap();
+    let desk = desk.with_config(&format!("[contacts]\ncsv = {}\n", toml_str(csv.to_str().unwrap())));
+    // The worker reads the file.
+    assert_stored(&desk.event("incoming", "+4930999"));
+    wait_until(Duration::from_secs(30), "the names", || {
+        desk.conn()
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+            == 1
+    });
+    // The file turns into one that never finishes reading (a hung share; a FIFO here).
+    std::fs::remove_file(&csv).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&csv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_stored(&desk.event("incoming", "+4930222"));
+    std::thread::sleep(Duration::from_millis(300));
+    // Hooks go on storing while the worker deals with it, and names stay as last read.
+    for caller in ["+4930333", "+4930111", "+4930444"] {
+        let started = Instant::now();
+        assert_stored(&desk.event("incoming", caller));
+        assert!(started.elapsed() < HANG);
+    }
+    let named = desk
+        .calls()
+        .iter()
+        .find(|c| c["number"] == "+4930111")
+        .unwrap()["name"]
+        .clone();
+    assert_eq!(named, "Anna Schmidt");
+    let doctor = desk.command().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("not a regular file"), "{text}");
+}

@@ -54,6 +54,32 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub delay: Duration,
+    pub body: Body,
+}
+
+/// What an answer carries.
+pub enum Body {
+    Empty,
+    /// This many bytes, with their length announced.
+    Huge(usize),
+    /// Chunks that never end.
+    Endless,
+}
+
+/// Bytes that never end, or end after `left`.
+struct Filler {
+    left: Option<usize>,
+}
+
+impl std::io::Read for Filler {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.left.map_or(buf.len(), |left| left.min(buf.len()));
+        buf[..n].fill(b'x');
+        if let Some(left) = &mut self.left {
+            *left -= n;
+        }
+        Ok(n)
+    }
 }
 
 impl Reply {
@@ -62,7 +88,13 @@ impl Reply {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: Body::Empty,
         }
+    }
+
+    pub fn body(mut self, body: Body) -> Reply {
+        self.body = body;
+        self
     }
 
     pub fn after(mut self, delay: Duration) -> Reply {
@@ -121,10 +153,24 @@ impl Server {
                 let done = done.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(reply.delay);
-                    let mut response = tiny_http::Response::empty(reply.status);
-                    for (name, value) in reply.headers {
-                        response.add_header(tiny_http::Header::from_bytes(name, value).unwrap());
-                    }
+                    let (left, length) = match reply.body {
+                        Body::Empty => (Some(0), Some(0)),
+                        Body::Huge(n) => (Some(n), Some(n)),
+                        Body::Endless => (None, None),
+                    };
+                    let headers = reply
+                        .headers
+                        .into_iter()
+                        .map(|(name, value)| tiny_http::Header::from_bytes(name, value).unwrap())
+                        .collect();
+                    let response = tiny_http::Response::new(
+                        tiny_http::StatusCode(reply.status),
+                        headers,
+                        Filler { left },
+                        length,
+                        None,
+                    );
+                    // A client that stops reading ends the answer with an error: fine.
                     let _ = request.respond(response);
                     *done.lock().unwrap() += 1;
                 });

@@ -249,10 +249,14 @@ impl Desk {
 
     /// Keeps workers away: a live lease on both lanes, as if another worker held them.
     pub fn hold_leases(&self) {
+        // Creates the database if there is none yet.
+        callhook::db::open(&self.db, callhook::db::ADMIN_BUSY_TIMEOUT).unwrap();
         self.conn()
             .execute_batch(
                 "INSERT OR REPLACE INTO worker_leases VALUES ('popup', 'test', 9999999999999);
-                 INSERT OR REPLACE INTO worker_leases VALUES ('webhook', 'test', 9999999999999);",
+                 INSERT OR REPLACE INTO worker_leases VALUES ('webhook', 'test', 9999999999999);
+                 INSERT OR REPLACE INTO worker_leases VALUES ('fallback', 'test', 9999999999999);
+                 INSERT OR REPLACE INTO worker_leases VALUES ('contacts', 'test', 9999999999999);",
             )
             .unwrap();
     }

@@ -492,3 +492,100 @@ fn webhook_config_errors_name_the_key() {
         "{err}"
     );
 }
+
+/// The worker under an address-space limit, as a small machine would have it: an endpoint that
+/// answers with a gigabyte, or with a body that never ends, must not take it over the limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hostile_endpoint_cannot_exhaust_the_worker() {
+    use crate::server::Body;
+    use std::os::unix::process::CommandExt;
+    let server = Server::start(|n, _| match n {
+        0 => Reply::status(200).body(Body::Huge(1 << 30)),
+        _ => Reply::status(500).body(Body::Endless),
+    });
+    let desk = desk_with_webhook(&server.url("/"), "timeout = \"20s\"");
+    desk.hold_leases();
+    assert_stored(&desk.event("incoming", "+4930111"));
+    assert_stored(&desk.event("end", "+4930111"));
+    desk.release_leases();
+    let mut deliver = desk.command();
+    deliver.arg("deliver").env("MALLOC_ARENA_MAX", "2");
+    // SAFETY: setrlimit only changes the limits of the child, between fork and exec.
+    unsafe {
+        deliver.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 512 << 20,
+                rlim_max: 512 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let out = output(&mut deliver);
+    assert_success(&out, "deliver under a 512 MiB limit");
+    // Far below the 20 s timeout: each answer is read only so far.
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let rows = desk.outbox();
+    assert_eq!(rows[0]["status"], "delivered", "{rows:?}");
+    assert_eq!(rows[1]["status"], "failed", "{rows:?}");
+    assert_eq!(rows[1]["attempts"], 4);
+    let error = rows[1]["last_error"].as_str().unwrap();
+    assert!(error.starts_with("HTTP 500") && error.len() < 1000, "{error}");
+}
+
+#[test]
+fn an_attempt_that_kills_the_worker_still_counts() {
+    // Each request ends its worker (as running out of memory would), and is never answered.
+    let desk = desk_with_webhook("http://127.0.0.1:1/", "timeout = \"30s\"");
+    let db = desk.db.clone();
+    let server = Server::start(move |_, _| {
+        let holder: String = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT holder FROM worker_leases WHERE lane = 'webhook'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        kill(holder.split('@').next().unwrap().parse().unwrap());
+        Reply::status(200).after(Duration::from_secs(120))
+    });
+    let config = std::fs::read_to_string(&desk.config)
+        .unwrap()
+        .replace("http://127.0.0.1:1/", &server.url("/"));
+    std::fs::write(&desk.config, config).unwrap();
+    desk.hold_leases();
+    assert_stored(&desk.event("incoming", "+4930111"));
+    let mut rounds = 0;
+    loop {
+        // As if the dead worker's lease had lapsed.
+        desk.release_leases();
+        let _ = output(desk.command().arg("deliver"));
+        let row = desk.outbox().remove(0);
+        if row["status"] != "pending" {
+            assert_eq!(row["status"], "failed", "{row}");
+            assert_eq!(row["attempts"], 4, "once, then the 3 retries: {row}");
+            assert!(
+                row["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the worker stopped during the last attempt"),
+                "{row}"
+            );
+            break;
+        }
+        assert_eq!(row["attempts"], rounds + 1, "counted before it was made: {row}");
+        assert!(
+            row["last_error"].as_str().unwrap().contains("recorded no outcome"),
+            "{row}"
+        );
+        rounds += 1;
+        assert!(rounds <= 4, "tried again and again: {row}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(server.received().len(), 4);
+}
