@@ -17,3 +17,6 @@ CREATE TABLE fallback_logs (
 -- time (`loaded`), and the rows of the previous reading that it no longer has go after it.
 ALTER TABLE contacts ADD COLUMN loaded INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX contacts_by_source ON contacts (source, loaded);
+
+-- Retention works through old calls a batch at a time, each batch's deliveries found by call.
+CREATE INDEX outbox_by_call ON outbox (call_id);

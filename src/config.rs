@@ -39,7 +39,32 @@ pub struct PrivacyConfig {
 pub struct DatabaseConfig {
     /// The SQLite file; `--db` and `CALLHOOK_DB` take precedence.
     pub path: Option<PathBuf>,
+    /// How each write is made durable.
+    pub synchronous: Synchronous,
 }
+
+/// SQLite's `synchronous` setting for the log (WAL mode): what a power cut can take.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Each write reaches the disk before the hook returns.
+    Full,
+    /// Writes reach the disk at each checkpoint: a power cut can take the last events.
+    #[default]
+    Normal,
+}
+
+impl Synchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// The keys of `[database]`: a broken key of another name may be a misspelled `path`.
+const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -102,49 +127,95 @@ impl Config {
         }
     }
 
-    /// Reads the config at `path` as far as it can be used: on an error, each top-level
-    /// table that is fine on its own is still taken (so that a typo in a webhook does not send
-    /// the events to another database), the rest are defaults.
-    pub fn load_salvaging(path: &Path) -> (Config, Option<ConfigError>) {
+    /// Reads the config at `path` as far as it can be used. On an error, every key that is
+    /// fine on its own is still taken (so that a typo in a webhook, or in a key next to
+    /// `[database] path`, does not send the events to another database); the broken ones get
+    /// their defaults, and a broken webhook is left out. The last part says whether the
+    /// database the config names is known: not so when the file cannot be read, is not TOML,
+    /// or `[database]` has a broken `path` (or, without one, a key that may be a misspelled
+    /// `path`).
+    pub fn load_salvaging(path: &Path) -> (Config, Option<ConfigError>, bool) {
         let error = match Config::load(path) {
-            Ok(config) => return (config, None),
+            Ok(config) => return (config, None, true),
             Err(e) => e,
         };
-        let config = std::fs::read_to_string(path)
+        let salvaged = std::fs::read_to_string(path)
             .ok()
-            .map(|text| Config::salvage(&text))
-            .unwrap_or_default();
-        (config, Some(error))
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .map(|table| Config::salvage(&table));
+        match salvaged {
+            Some((config, db_known)) => (config, Some(error), db_known),
+            None => (Config::default(), Some(error), false),
+        }
     }
 
-    /// The usable top-level tables of a config that has an error.
-    fn salvage(text: &str) -> Config {
-        let mut config = Config::default();
-        let Ok(table) = text.parse::<toml::Table>() else {
-            return config;
+    /// The usable keys of a config that has an error, and whether its database is known.
+    fn salvage(table: &toml::Table) -> (Config, bool) {
+        let fits = |good: &toml::Table| {
+            toml::Value::Table(good.clone())
+                .try_into::<Config>()
+                .is_ok_and(|c| c.validate().is_ok())
         };
+        let mut good = toml::Table::new();
         for (key, value) in table {
-            let mut alone = toml::Table::new();
-            alone.insert(key.clone(), value);
-            let Ok(part) = toml::Value::Table(alone).try_into::<Config>() else {
-                continue;
-            };
-            if part.validate().is_err() {
+            let mut candidate = good.clone();
+            candidate.insert(key.clone(), value.clone());
+            if fits(&candidate) {
+                good = candidate;
                 continue;
             }
-            match key.as_str() {
-                "database" => config.database = part.database,
-                "calls" => config.calls = part.calls,
-                "numbers" => config.numbers = part.numbers,
-                "webhook" => config.webhooks = part.webhooks,
-                "popup" => config.popup = part.popup,
-                "outbox" => config.outbox = part.outbox,
-                "privacy" => config.privacy = part.privacy,
-                "contacts" => config.contacts = part.contacts,
+            match (key.as_str(), value) {
+                // A broken webhook is left out; the others still go.
+                ("webhook", toml::Value::Array(webhooks)) => {
+                    let mut kept = Vec::new();
+                    for webhook in webhooks {
+                        let mut candidate = good.clone();
+                        let mut list = kept.clone();
+                        list.push(webhook.clone());
+                        candidate.insert(key.clone(), toml::Value::Array(list.clone()));
+                        if fits(&candidate) {
+                            kept = list;
+                        }
+                    }
+                    good.insert(key.clone(), toml::Value::Array(kept));
+                }
+                // A popup is taken whole or not at all.
+                ("popup", _) => {}
+                // Other tables key by key.
+                (_, toml::Value::Table(fields)) => {
+                    let mut kept = toml::Table::new();
+                    for (field, value) in fields {
+                        let mut candidate = good.clone();
+                        let mut table = kept.clone();
+                        table.insert(field.clone(), value.clone());
+                        candidate.insert(key.clone(), toml::Value::Table(table.clone()));
+                        if fits(&candidate) {
+                            kept = table;
+                        }
+                    }
+                    good.insert(key.clone(), toml::Value::Table(kept));
+                }
                 _ => {}
             }
         }
-        config
+        let config = toml::Value::Table(good.clone())
+            .try_into::<Config>()
+            .unwrap_or_default();
+        let db_known = match table.get("database") {
+            None => true,
+            Some(toml::Value::Table(fields)) => {
+                let kept = good.get("database").and_then(toml::Value::as_table);
+                let failed: Vec<&String> = fields
+                    .keys()
+                    .filter(|k| !kept.is_some_and(|t| t.contains_key(*k)))
+                    .collect();
+                let path_given = fields.contains_key("path");
+                !failed.iter().any(|k| *k == "path")
+                    && (path_given || failed.iter().all(|k| DATABASE_KEYS.contains(&k.as_str())))
+            }
+            Some(_) => false,
+        };
+        (config, db_known)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -179,8 +250,21 @@ impl Config {
 
     /// Checks what the types cannot; the error names the dotted key.
     fn validate(&self) -> Result<(), (String, String)> {
-        if self.calls.window < Duration::from_secs(60) {
-            return Err(("calls.window".into(), "must be at least 1m".into()));
+        within(&self.calls.window, "calls.window", MINUTE, 7 * DAY)?;
+        within(&self.outbox.stay, "outbox.stay", Duration::ZERO, DAY)?;
+        for (i, retry) in self.outbox.retries.iter().enumerate() {
+            within(retry, &format!("outbox.retries[{i}]"), Duration::ZERO, 7 * DAY)?;
+        }
+        if self.outbox.retries.len() > 50 {
+            return Err(("outbox.retries".into(), "give at most 50 delays".into()));
+        }
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            within(
+                &webhook.timeout,
+                &format!("webhook[{i}].timeout"),
+                Duration::from_secs(1),
+                10 * MINUTE,
+            )?;
         }
         self.numbers
             .validate()
@@ -240,6 +324,22 @@ impl Config {
     }
 }
 
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration setting within its sane range (a typo such as `"300000000y"` would overflow the
+/// times computed from it).
+fn within(value: &Duration, key: &str, min: Duration, max: Duration) -> Result<(), (String, String)> {
+    if (min..=max).contains(value) {
+        return Ok(());
+    }
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    Err((
+        key.to_string(),
+        format!("must be between {} and {}", show(min), show(max)),
+    ))
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -251,6 +351,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// the key's line within its table.
 fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     let (table, name) = key.rsplit_once('.')?;
+    // `retries[1]`: the key's line.
+    let name = name.split('[').next()?;
     let (table, index) = match table.split_once('[') {
         Some((table, index)) => (table, index.trim_end_matches(']').parse::<usize>().ok()?),
         None => (table, 0),
@@ -391,17 +493,71 @@ mod tests {
              [calls]\nwindow = \"2h\"\n",
         )
         .unwrap();
-        let (config, error) = Config::load_salvaging(&path);
+        let (config, error, db_known) = Config::load_salvaging(&path);
         assert_eq!(error.unwrap().key.as_deref(), Some("numbers.country_code"));
         assert_eq!(config.database.path, Some(PathBuf::from("/data/calls.db")));
+        assert!(db_known);
         assert_eq!(config.calls.window, Duration::from_secs(7200));
         assert_eq!(config.numbers, NumberPlan::default());
 
-        // A file that is not TOML at all gives the defaults.
+        // A file that is not TOML at all gives the defaults, and no database is known.
         std::fs::write(&path, "[database\npath = 1").unwrap();
-        let (config, error) = Config::load_salvaging(&path);
-        assert!(error.is_some());
+        let (config, error, db_known) = Config::load_salvaging(&path);
+        assert!(error.is_some() && !db_known);
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn a_broken_key_never_moves_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let salvage = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let (config, error, db_known) = Config::load_salvaging(&path);
+            assert!(error.is_some(), "{text}");
+            (config, db_known)
+        };
+        // A misspelled key next to a good path: the path stays, and so do the good keys of
+        // other tables.
+        let (config, known) = salvage(
+            "[database]\npath = \"/data/calls.db\"\npaht = \"/x\"\n\
+             [numbers]\ncountry_code = \"49\"\ntrunk_prefix = 5\n",
+        );
+        assert!(known);
+        assert_eq!(config.database.path, Some(PathBuf::from("/data/calls.db")));
+        assert_eq!(config.numbers.country_code.as_deref(), Some("49"));
+        // The path itself broken, or a key that may be a misspelled path: not known.
+        assert!(!salvage("[database]\npath = 5\n").1);
+        assert!(!salvage("[database]\npaht = \"/data/calls.db\"\n").1);
+        assert!(!salvage("database = 5\n").1);
+        // A known key broken, and no path: the default database stays the one.
+        let (config, known) = salvage("[database]\nsynchronous = \"sometimes\"\n");
+        assert!(known);
+        assert_eq!(config.database, DatabaseConfig::default());
+        // A broken webhook is left out, the good one kept.
+        let (config, _) = salvage(
+            "[[webhook]]\nname = \"a\"\nurl = \"https://a.example.com/\"\n\
+             [[webhook]]\nname = \"b\"\nurl = \"not a url\"\n",
+        );
+        assert_eq!(config.webhooks.len(), 1);
+        assert_eq!(config.webhooks[0].key(), "a");
+    }
+
+    #[test]
+    fn durations_are_range_checked() {
+        for (text, key) in [
+            ("[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"300000000y\"\n", "webhook[0].timeout"),
+            ("[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"0s\"\n", "webhook[0].timeout"),
+            ("[calls]\nwindow = \"30s\"\n", "calls.window"),
+            ("[calls]\nwindow = \"1000d\"\n", "calls.window"),
+            ("[outbox]\nstay = \"2d\"\n", "outbox.stay"),
+            ("[outbox]\nretries = [\"5s\", \"300000000y\"]\n", "outbox.retries[1]"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+            assert!(err.to_string().contains("must be between"), "{err}");
+            assert!(err.position.is_some(), "{err}");
+        }
     }
 
     #[test]

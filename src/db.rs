@@ -136,12 +136,12 @@ fn locked(path: &Path, e: rusqlite::Error) -> anyhow::Error {
     }
 }
 
-/// Opens the database only if it exists, for commands that only read.
-pub fn open_existing(path: &Path) -> Result<Option<Connection>> {
-    if !path.exists() {
-        return Ok(None);
+/// Sets how writes are made durable (`[database] synchronous`; [`open`] sets NORMAL).
+pub fn set_synchronous(conn: &Connection, sync: crate::config::Synchronous) -> Result<()> {
+    if sync != crate::config::Synchronous::Normal {
+        conn.pragma_update(None, "synchronous", sync.pragma())?;
     }
-    open(path, ADMIN_BUSY_TIMEOUT).map(Some)
+    Ok(())
 }
 
 fn prepare(conn: &mut Connection, path: &Path, wait: Wait) -> Result<()> {
@@ -164,6 +164,12 @@ fn prepare(conn: &mut Connection, path: &Path, wait: Wait) -> Result<()> {
     // Processes that find a new database at once take turns to set it up.
     let deadline = wait.deadline();
     let _turn = crate::lock::acquire(path, deadline)?;
+    let empty: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
+    if empty {
+        // Only possible before the first table: `prune --vacuum` can then give space back
+        // in small steps, alongside the hooks (see `retention::vacuum`).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
     set_wal(conn, deadline)?;
     migrate(conn)
 }

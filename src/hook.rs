@@ -123,10 +123,20 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
     let late = report.entry(&format!("gave up after {waited} ms (not stored)"), false);
     watchdog::arm(&late, report.db.clone(), started + WATCHDOG);
     let locations = Locations::resolve(args.config.clone(), args.db.clone());
-    if let Ok(locations) = &locations {
-        report.db = Some(locations.db.clone());
-        report.db_known = true;
-        watchdog::retarget(locations.db.clone());
+    match &locations {
+        Ok(locations) if locations.db_unknown => {
+            // Not the default database: the line waits in the temp directory, for whichever
+            // database the config names once it is fixed.
+            report.db = None;
+            report.db_known = false;
+            watchdog::retarget(None);
+        }
+        Ok(locations) => {
+            report.db = Some(locations.db.clone());
+            report.db_known = true;
+            watchdog::retarget(Some(locations.db.clone()));
+        }
+        Err(_) => {}
     }
     let fail = |code: u8, error: String, stored: bool| {
         watchdog::settle();
@@ -142,6 +152,13 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
         Ok(locations) => locations,
         Err(e) => return fail(EXIT_NOT_STORED, format!("{e:#}"), false),
     };
+    if let (true, Some(e)) = (locations.db_unknown, &locations.config_error) {
+        return fail(
+            EXIT_NOT_STORED,
+            format!("not stored: the config does not say which database to use: {e}"),
+            false,
+        );
+    }
     let config = &locations.config;
     let mut event = NewEvent::new(
         at,
@@ -197,6 +214,7 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
 fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<bool> {
     let config = &locations.config;
     let mut conn = db::open(&locations.db, db::Wait::Until(deadline))?;
+    db::set_synchronous(&conn, config.database.synchronous)?;
     // Files are looked at before the writers' turn, so that a slow disk or a hung share holds
     // up this hook alone: a stat of each contact file and fallback log.
     let contacts = contacts::check(&conn, &config.contacts)?;

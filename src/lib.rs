@@ -23,6 +23,7 @@ mod output;
 pub mod paths;
 pub mod popup;
 pub mod query;
+pub mod retention;
 mod watchdog;
 pub mod webhook;
 pub mod when;

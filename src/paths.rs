@@ -79,9 +79,12 @@ pub struct Locations {
     pub config_path: PathBuf,
     pub config: Config,
     /// Set when the config file exists but could not be used; `config` then holds its usable
-    /// tables and defaults for the rest.
+    /// keys and defaults for the rest.
     pub config_error: Option<ConfigError>,
     pub db: PathBuf,
+    /// The config's error hides which database it names (and neither `--db` nor
+    /// `CALLHOOK_DB` says): `db` is only the default, which the admin may not have chosen.
+    pub db_unknown: bool,
 }
 
 impl Locations {
@@ -94,8 +97,10 @@ impl Locations {
                 "cannot find the user's config directory; pass --config or set CALLHOOK_CONFIG",
             )?,
         };
-        let (config, config_error) = Config::load_salvaging(&config_path);
-        let db = match db.or_else(|| non_empty_env("CALLHOOK_DB")) {
+        let (config, config_error, db_known) = Config::load_salvaging(&config_path);
+        let given = db.or_else(|| non_empty_env("CALLHOOK_DB"));
+        let db_unknown = given.is_none() && !db_known;
+        let db = match given {
             Some(path) => PathBuf::from(path),
             None => match &config.database.path {
                 Some(path) => relative_to(&config_path, path),
@@ -109,7 +114,28 @@ impl Locations {
             config,
             config_error,
             db,
+            db_unknown,
         })
+    }
+
+    /// Opens the database (creating and migrating it if needed), written as the config says.
+    pub fn open_db(&self) -> Result<rusqlite::Connection> {
+        let conn = crate::db::open(&self.db, crate::db::ADMIN_BUSY_TIMEOUT)?;
+        crate::db::set_synchronous(&conn, self.config.database.synchronous)?;
+        Ok(conn)
+    }
+
+    /// Opens the database for a command that works on what it holds: it must exist (a typo in
+    /// `--db` is an error, not an empty log).
+    pub fn existing_db(&self) -> Result<rusqlite::Connection> {
+        if !self.db.exists() {
+            anyhow::bail!(
+                "no database at {}: no call event was recorded there (check --db, CALLHOOK_DB \
+                 and [database] path; callhook doctor checks the set-up)",
+                self.db.display()
+            );
+        }
+        self.open_db()
     }
 
     /// For commands other than the hook a broken config is an error, not a fallback.

@@ -41,12 +41,13 @@ pub fn arm(entry: &fallback::Entry, db: Option<PathBuf>, deadline: Instant) {
     start(deadline);
 }
 
-/// The run now writes to `db`: the watchdog's line goes beside it.
-pub fn retarget(db: PathBuf) {
+/// The run now writes to `db` (`None`: to no database known): the watchdog's line goes
+/// beside it, or to the temp directory.
+pub fn retarget(db: Option<PathBuf>) {
     if let Some(current) = current() {
         let mut entry = current.entry.clone();
-        entry.db = Some(db.display().to_string());
-        install(entry, Some(db));
+        entry.db = db.as_ref().map(|db| db.display().to_string());
+        install(entry, db);
     }
 }
 

@@ -117,7 +117,7 @@ struct Worker<'a> {
 /// Works until nothing is due and no retry is due within `outbox.stay`; `linger`: and nothing
 /// came for a moment ([`LINGER`]), as a worker a hook started waits for the rest of a burst.
 pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
-    let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
+    let mut conn = locations.open_db()?;
     let holder = format!(
         "{}@{} {}",
         std::process::id(),

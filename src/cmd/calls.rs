@@ -7,7 +7,6 @@ use comfy_table::{Cell, CellAlignment, Table};
 
 use crate::call::{Call, now_ms};
 use crate::cmd::filter::FilterArgs;
-use crate::db;
 use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, duration, local_time};
 use crate::paths::Locations;
 use crate::query;
@@ -46,9 +45,9 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let filter = args.filter.to_filter()?;
     let limit = (!args.all).then_some(args.limit);
-    let conn = db::open_existing(&locations.db)?;
+    let conn = locations.existing_db()?;
     print(
-        conn.as_ref(),
+        Some(&conn),
         &filter,
         &locations.config.numbers,
         limit,

@@ -63,7 +63,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     );
 
     let config = &locations.config;
-    let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
+    let mut conn = locations.open_db()?;
     if !args.dry_run {
         // Read with no lock held; a file that does not read is recorded for doctor.
         let _ = contacts::reload(&mut conn, &config.contacts, &config.numbers);

@@ -479,8 +479,9 @@ fn write_copy(program: &Path, copy: &Path) -> Result<()> {
 /// Records where MicroSIP's Contacts.xml is (beside its ini), for caller names.
 fn record_contacts(locations: &Locations, ini: &Path) {
     let xml = ini.with_file_name("Contacts.xml");
-    let recorded = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)
-        .and_then(|conn| contacts::record_microsip(&conn, ini, &xml));
+    let recorded = locations
+        .open_db()
+        .and_then(|mut conn| db::write(&mut conn, |tx| contacts::record_microsip(tx, ini, &xml)));
     match (&recorded, &locations.config.contacts.xml) {
         (Err(e), _) => println!(
             "Caller names: could not record {} as MicroSIP's contacts: {e:#}",
@@ -718,10 +719,11 @@ pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
     }
     state.installs.remove(&key);
     state.save(locations)?;
-    if let Ok(Some(conn)) = db::open_existing(&locations.db)
+    if locations.db.exists()
+        && let Ok(mut conn) = locations.open_db()
         && contacts::recorded_ini(&conn).is_some_and(|ini| same_path(&ini, &path))
     {
-        let _ = contacts::forget_microsip(&conn);
+        let _ = db::write(&mut conn, |tx| contacts::forget_microsip(tx));
     }
     println!("Backup of the old file: {}", backup.display());
     println!("Removed callhook's {} hook key(s).", changes.len());

@@ -10,7 +10,6 @@ use serde::Serialize;
 use crate::call::{Status, now_ms, rfc3339};
 use crate::cmd::calls;
 use crate::cmd::filter::FilterArgs;
-use crate::db;
 use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, local_time};
 use crate::paths::Locations;
 use crate::query;
@@ -59,7 +58,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     filter.status = vec![Status::Missed];
     let limit = (!args.all).then_some(args.limit);
     let plan = &locations.config.numbers;
-    let conn = db::open_existing(&locations.db)?;
+    let conn = Some(locations.existing_db()?);
 
     if !args.unreturned {
         // The missed calls themselves, as `calls` shows them.

@@ -7,7 +7,6 @@ use comfy_table::Cell;
 use rusqlite::params_from_iter;
 
 use crate::call::now_ms;
-use crate::db;
 use crate::outbox::Delivery;
 use crate::output::{self, local_time, terminal_safe};
 use crate::paths::Locations;
@@ -64,7 +63,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 }
 
 fn list(locations: &Locations, status: Option<State>, limit: u32, format: Format) -> Result<()> {
-    let rows = match db::open_existing(&locations.db)? {
+    let rows = match Some(locations.existing_db()?) {
         Some(conn) => {
             let status = status.map(|s| {
                 clap::ValueEnum::to_possible_value(&s)
@@ -127,9 +126,7 @@ fn list(locations: &Locations, status: Option<State>, limit: u32, format: Format
 }
 
 fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
-    let Some(conn) = db::open_existing(&locations.db)? else {
-        bail!("no database at {}", locations.db.display());
-    };
+    let conn = locations.existing_db()?;
     let now = now_ms();
     let changed = if failed {
         conn.execute(

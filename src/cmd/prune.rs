@@ -1,11 +1,11 @@
 //! `callhook prune --before <WHEN>`: deletes old calls with their events and deliveries.
 
-use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, TransactionBehavior, named_params};
+use anyhow::Result;
+use rusqlite::params_from_iter;
 
-use crate::call::{now_ms, rfc3339};
-use crate::db;
+use crate::call::now_ms;
 use crate::paths::Locations;
+use crate::retention::{self, Counts, Old, Vacuumed, forget_numbers, numbers_of, placeholders};
 use crate::when::{self, Bound};
 
 #[derive(clap::Args)]
@@ -16,101 +16,64 @@ pub struct Args {
     /// Report what would be deleted, and delete nothing
     #[arg(long)]
     dry_run: bool,
-    /// Give the freed space back to the file system afterwards (rewrites the file)
+    /// Give the freed space back to the file system afterwards
     #[arg(long)]
     vacuum: bool,
 }
 
-/// The calls a retention command works on: over, and started before `:before`.
-pub const OLD_CALLS: &str = "SELECT id FROM calls WHERE started_at < :before \
-    AND (ended_at IS NOT NULL OR expires_at IS NULL OR expires_at < :now)";
-
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
-    let Some(mut conn) = db::open_existing(&locations.db)? else {
-        bail!("no database at {}", locations.db.display());
+    let mut conn = locations.existing_db()?;
+    let old = Old {
+        before,
+        now: now_ms(),
     };
-    let counts = prune(&mut conn, before, now_ms(), args.dry_run)?;
-    let verb = if args.dry_run {
-        "Would delete"
-    } else {
-        "Deleted"
-    };
-    println!(
-        "{verb} {} calls, {} events and {} deliveries from before {}.",
-        counts.calls,
-        counts.events,
-        counts.deliveries,
-        rfc3339(before)
-    );
-    if args.vacuum && !args.dry_run {
-        conn.execute_batch("VACUUM").context("VACUUM failed")?;
-        println!("Vacuumed {}.", locations.db.display());
+    if args.dry_run {
+        let counts = old.count(&conn, "1", "1", "1")?;
+        println!("{}", counts.report("Would delete", before));
+        return Ok(());
+    }
+    let counts = prune(&mut conn, old)?;
+    println!("{}", counts.report("Deleted", before));
+    if args.vacuum {
+        match retention::vacuum(&mut conn, false)? {
+            Vacuumed::Incremental { pages } => println!(
+                "Vacuumed {}: {} MB given back.",
+                locations.db.display(),
+                pages * 4096 / 1_000_000
+            ),
+            Vacuumed::Full { took } => println!(
+                "Vacuumed {} (rewritten in {:.1} s).",
+                locations.db.display(),
+                took.as_secs_f64()
+            ),
+        }
     }
     Ok(())
 }
 
-#[derive(Debug, Default)]
-pub struct Pruned {
-    pub calls: usize,
-    pub events: usize,
-    pub deliveries: usize,
-}
-
-/// Deletes, in one transaction, the old calls, their events and deliveries, the events that
-/// joined no call, and the numbers no call has any more.
-pub fn prune(conn: &mut Connection, before: i64, now: i64, dry_run: bool) -> Result<Pruned> {
-    with_old_calls(conn, before, now, dry_run, |tx| {
-        let deliveries = tx.execute(
-            "DELETE FROM outbox WHERE call_id IN (SELECT id FROM old_calls)",
-            [],
+/// Deletes the old calls with their events and deliveries, the events that joined no call,
+/// and the distinct numbers no call has any more: a batch of calls per turn, each batch whole
+/// (a call goes with its events and deliveries), so that hooks keep storing meanwhile.
+pub fn prune(conn: &mut rusqlite::Connection, old: Old) -> Result<Counts> {
+    let mut counts = Counts::default();
+    old.calls(conn, |tx, ids| {
+        let numbers = numbers_of(tx, ids)?;
+        let list = placeholders(ids.len());
+        let delete = |sql: &str| tx.execute(&format!("{sql} ({list})"), params_from_iter(ids));
+        counts.deliveries += delete("DELETE FROM outbox WHERE call_id IN")?;
+        counts.events += delete("DELETE FROM events WHERE call_id IN")?;
+        counts.calls += delete("DELETE FROM calls WHERE id IN")?;
+        forget_numbers(tx, &numbers)
+    })?;
+    old.loose_events(conn, |tx, ids| {
+        let list = placeholders(ids.len());
+        counts.events += tx.execute(
+            &format!("DELETE FROM events WHERE id IN ({list})"),
+            params_from_iter(ids),
         )?;
-        let events = tx.execute(
-            "DELETE FROM events WHERE call_id IN (SELECT id FROM old_calls)",
-            [],
-        )? + tx.execute(
-            "DELETE FROM events WHERE call_id IS NULL AND at < ?1",
-            [before],
-        )?;
-        let calls = tx.execute(
-            "DELETE FROM calls WHERE id IN (SELECT id FROM old_calls)",
-            [],
-        )?;
-        Ok(Pruned {
-            calls,
-            events,
-            deliveries,
-        })
-    })
-}
-
-/// Runs `work` in one IMMEDIATE transaction in which the temporary table `old_calls` holds the
-/// ids of the calls that are over and started before `before`; afterwards drops the numbers no
-/// call has any more, and commits (or, for a dry run, rolls back).
-pub fn with_old_calls<T>(
-    conn: &mut Connection,
-    before: i64,
-    now: i64,
-    dry_run: bool,
-    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-) -> Result<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        &format!("CREATE TEMP TABLE old_calls AS {OLD_CALLS}"),
-        named_params! {":before": before, ":now": now},
-    )?;
-    let result = work(&tx)?;
-    tx.execute(
-        "DELETE FROM numbers WHERE NOT EXISTS (SELECT 1 FROM calls \
-         WHERE calls.number = numbers.number AND calls.raw = numbers.raw)",
-        [],
-    )?;
-    tx.execute("DROP TABLE old_calls", [])?;
-    if dry_run {
-        tx.rollback()?;
-    } else {
-        tx.commit()?;
-    }
-    Ok(result)
+        Ok(())
+    })?;
+    Ok(counts)
 }

@@ -2,16 +2,15 @@
 //! with a keyed hash, so that the log keeps its figures (and repeat callers stay recognisable)
 //! without the personal data.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, params_from_iter};
 use sha2::Sha256;
 
-use crate::call::{now_ms, rfc3339};
-use crate::cmd::prune::with_old_calls;
-use crate::db;
+use crate::call::now_ms;
 use crate::paths::Locations;
+use crate::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
 use crate::query::{REDACTED_HEX_DIGITS, REDACTED_PREFIX as PREFIX, is_redacted};
 use crate::when::{self, Bound};
 
@@ -41,34 +40,24 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         );
     };
     let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
-    let Some(mut conn) = db::open_existing(&locations.db)? else {
-        bail!("no database at {}", locations.db.display());
-    };
-    let vacuum = args.vacuum && !args.dry_run;
-    let counts = redact(
-        &mut conn,
-        key.as_bytes(),
+    let mut conn = locations.existing_db()?;
+    let old = Old {
         before,
-        now_ms(),
-        args.dry_run,
-        vacuum,
-    )?;
-    let verb = if args.dry_run {
-        "Would redact"
-    } else {
-        "Redacted"
+        now: now_ms(),
     };
-    println!(
-        "{verb} {} calls, {} events and {} deliveries from before {}.",
-        counts.calls,
-        counts.events,
-        counts.deliveries,
-        rfc3339(before)
-    );
-    if vacuum {
+    prepare(&conn, key.as_bytes())?;
+    if args.dry_run {
+        let counts = old.count(&conn, CALL_NOT_REDACTED, EVENT_NOT_REDACTED, DELIVERY_NOT_REDACTED)?;
+        println!("{}", counts.report("Would redact", before));
+        return Ok(());
+    }
+    let counts = redact(&mut conn, old)?;
+    println!("{}", counts.report("Redacted", before));
+    if args.vacuum {
+        retention::vacuum(&mut conn, true)?;
         println!("Vacuumed {}.", locations.db.display());
     }
-    if !counts.wal_cleared && !args.dry_run {
+    if !retention::empty_wal(&mut conn)? {
         eprintln!(
             "Note: another program is reading the database, so its write-ahead log could not be \
              cleared; the old text is gone from the file once every program using it has closed \
@@ -100,34 +89,16 @@ fn fresh_key() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
-#[derive(Debug, Default)]
-pub struct Redacted {
-    pub calls: usize,
-    pub events: usize,
-    pub deliveries: usize,
-    /// The write-ahead log was checkpointed and emptied (not so when another connection was
-    /// reading).
-    pub wal_cleared: bool,
-}
+/// What is not redacted yet, of a call (`c`), an event (`e`) and a delivery (`o`).
+const CALL_NOT_REDACTED: &str =
+    "c.number IS NOT redact(c.number) OR c.raw IS NOT redact(c.raw) OR c.name IS NOT redact(c.name)";
+const EVENT_NOT_REDACTED: &str = "e.caller IS NOT redact(e.caller) OR e.caller_bytes IS NOT NULL \
+    OR e.number IS NOT redact(e.number)";
+const DELIVERY_NOT_REDACTED: &str = "o.body IS NOT NULL OR (o.kind = 'popup' AND o.url <> 'redacted')";
 
-/// Redacts, in one transaction, the old calls, their events (and events that joined no call),
-/// and the bodies and popup URLs of their deliveries; pending ones are not sent any more.
-///
-/// The old text must not stay readable in the file: the transaction runs with
-/// `secure_delete` (SQLite overwrites the space it frees with zeros, rather than leaving the
-/// old cells there), and the write-ahead log is then checkpointed into the database and
-/// truncated, so that the pages with the old text are overwritten and the log holds none.
-/// Space freed before, while secure_delete was off (a call's row rewritten as its events came
-/// in, a delivery's after each attempt), may still hold old fragments: `vacuum` rewrites the
-/// whole file, before the checkpoint, so that none stay.
-pub fn redact(
-    conn: &mut Connection,
-    key: &[u8],
-    before: i64,
-    now: i64,
-    dry_run: bool,
-    vacuum: bool,
-) -> Result<Redacted> {
+/// Gives the connection the `redact()` function (keyed) and turns `secure_delete` on: SQLite
+/// then overwrites the space it frees with zeros, rather than leaving the old cells there.
+fn prepare(conn: &Connection, key: &[u8]) -> Result<()> {
     let key = key.to_vec();
     conn.create_scalar_function(
         "redact",
@@ -139,51 +110,55 @@ pub fn redact(
         },
     )?;
     conn.pragma_update(None, "secure_delete", true)?;
-    let mut counts = with_old_calls(conn, before, now, dry_run, |tx| {
-        let calls = tx.execute(
-            "UPDATE calls SET number = redact(number), raw = redact(raw), name = redact(name) \
-             WHERE id IN (SELECT id FROM old_calls) AND (number IS NOT redact(number) \
-             OR raw IS NOT redact(raw) OR name IS NOT redact(name))",
-            [],
-        )?;
-        let events = tx.execute(
-            "UPDATE events SET caller = redact(caller), caller_bytes = NULL, \
-             number = redact(number) \
-             WHERE (call_id IN (SELECT id FROM old_calls) OR (call_id IS NULL AND at < ?1)) \
-             AND (caller IS NOT redact(caller) OR caller_bytes IS NOT NULL \
-             OR number IS NOT redact(number))",
-            [before],
-        )?;
-        let deliveries = tx.execute(
-            "UPDATE outbox SET body = NULL, \
+    Ok(())
+}
+
+/// Redacts the old calls, their events (and events that joined no call), and the bodies and
+/// popup URLs of their deliveries (pending ones are not sent any more): a batch of calls per
+/// turn of the writers' lock, so that hooks keep storing meanwhile. The old text must not stay
+/// readable in the file: `secure_delete` zeroes what the updates free, and the caller then
+/// empties the write-ahead log ([`retention::empty_wal`]). Space freed before, while
+/// secure_delete was off (a call's row rewritten as its events came in, a delivery's after
+/// each attempt), may still hold old fragments: a full vacuum rewrites the file without them.
+pub fn redact(conn: &mut Connection, old: Old) -> Result<Counts> {
+    let mut counts = Counts::default();
+    old.calls(conn, |tx, ids| {
+        let numbers = numbers_of(tx, ids)?;
+        let list = placeholders(ids.len());
+        let update = |sql: &str| tx.execute(sql, params_from_iter(ids));
+        counts.calls += update(&format!(
+            "UPDATE calls AS c SET number = redact(number), raw = redact(raw), \
+             name = redact(name) WHERE id IN ({list}) AND ({CALL_NOT_REDACTED})"
+        ))?;
+        counts.events += update(&format!(
+            "UPDATE events AS e SET caller = redact(caller), caller_bytes = NULL, \
+             number = redact(number) WHERE call_id IN ({list}) AND ({EVENT_NOT_REDACTED})"
+        ))?;
+        counts.deliveries += update(&format!(
+            "UPDATE outbox AS o SET body = NULL, \
              url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
              last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
                           ELSE last_error END, \
              status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
-             WHERE call_id IN (SELECT id FROM old_calls) \
-             AND (body IS NOT NULL OR (kind = 'popup' AND url <> 'redacted'))",
-            [],
-        )?;
-        tx.execute(
+             WHERE call_id IN ({list}) AND ({DELIVERY_NOT_REDACTED})"
+        ))?;
+        update(&format!(
             "INSERT OR IGNORE INTO numbers (number, raw) \
-             SELECT DISTINCT number, raw FROM calls WHERE id IN (SELECT id FROM old_calls)",
-            [],
-        )?;
-        Ok(Redacted {
-            calls,
-            events,
-            deliveries,
-            wal_cleared: false,
-        })
+             SELECT DISTINCT number, raw FROM calls WHERE id IN ({list})"
+        ))?;
+        forget_numbers(tx, &numbers)
     })?;
-    if vacuum && !dry_run {
-        conn.execute_batch("VACUUM").context("VACUUM failed")?;
-    }
-    if !dry_run {
-        // (busy, log frames, checkpointed frames): busy when a reader kept it from finishing.
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        counts.wal_cleared = busy == 0;
-    }
+    old.loose_events(conn, |tx, ids| {
+        let list = placeholders(ids.len());
+        counts.events += tx.execute(
+            &format!(
+                "UPDATE events AS e SET caller = redact(caller), caller_bytes = NULL, \
+                 number = redact(number) WHERE id IN ({list}) AND ({EVENT_NOT_REDACTED})"
+            ),
+            params_from_iter(ids),
+        )?;
+        Ok(())
+    })?;
     Ok(counts)
 }
 

@@ -35,7 +35,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         Some(log) => vec![log],
         None => fallback::logs_for(&locations.db),
     };
-    let mut conn = db::open(&locations.db, db::ADMIN_BUSY_TIMEOUT)?;
+    let mut conn = locations.open_db()?;
     let holder = format!("replay {}", std::process::id());
     // One drain at a time: a worker draining now has the lane.
     let until = std::time::Instant::now() + WAIT_FOR_WORKER;

@@ -8,7 +8,6 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::call::{Call, now_ms, rfc3339};
-use crate::db;
 use crate::outbox::Delivery;
 use crate::output::{self, caller_safe, duration, local_time, terminal_safe};
 use crate::paths::Locations;
@@ -46,13 +45,7 @@ pub struct EventJson {
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let Some(conn) = db::open_existing(&locations.db)? else {
-        bail!(
-            "no call {}: there is no database at {}",
-            args.call_id,
-            locations.db.display()
-        );
-    };
+    let conn = locations.existing_db()?;
     let call = find(&conn, &args.call_id)?;
     let events = events(&conn, &call.id)?;
     let sql = format!(

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::call::{Direction, Status, now_ms, rfc3339};
 use crate::cmd::filter::FilterArgs;
-use crate::db;
 use crate::output::{self, Format, caller_safe, csv_safe, duration};
 use crate::paths::Locations;
 use crate::query;
@@ -147,7 +146,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let mut total = Figures::default();
     let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
     let mut hours = [0u64; 24];
-    if let Some(conn) = db::open_existing(&locations.db)? {
+    {
+        let conn = locations.existing_db()?;
         let plan = &locations.config.numbers;
         query::run(&conn, &query::stats_sql(), &filter, plan, now, |r| {
             let direction: String = r.get(1)?;

@@ -105,7 +105,6 @@ fn the_popup_can_wait_for_ring_or_answer() {
 #[test]
 fn no_popup_for_a_call_that_has_ended() {
     let (desk, record) = desk_with_popup("https://crm.example.com/?n={number}", "");
-    desk.run(&["calls"]);
     assert_stored(&desk.event("ring", "0"));
     desk.hold_leases();
     // A short call, over before any worker could open its popup.

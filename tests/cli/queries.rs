@@ -1043,7 +1043,7 @@ fn redact_leaves_no_old_text_in_the_file() {
         .unwrap();
     assert_success(&out, "redact");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("Redacted 1 calls, 1 events"), "{report}");
+    assert!(report.contains("Redacted 1 call, 1 event and 0 deliveries"), "{report}");
     assert!(
         out.stderr.is_empty(),
         "the log was cleared: {:?}",

@@ -226,7 +226,6 @@ fn an_unreachable_endpoint_fails_after_the_schedule_and_can_be_retried() {
 fn gone_stops_the_endpoint() {
     let server = Server::start(|_, _| Reply::status(410));
     let desk = desk_with_webhook(&server.url("/"), "");
-    desk.run(&["calls"]);
     assert_stored(&desk.event("incoming", "1"));
     server.wait_for(1, WAIT);
     wait_until(WAIT, "the endpoint to be stopped", || {
