@@ -41,6 +41,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     };
     let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
     let mut conn = locations.existing_db()?;
+    retention::big_cache(&conn)?;
     let old = Old {
         before,
         now: now_ms(),

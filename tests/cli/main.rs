@@ -11,6 +11,7 @@ mod hook;
 mod microsip;
 mod popups;
 mod queries;
+mod retention;
 mod server;
 mod setup;
 mod storage;

@@ -1,0 +1,52 @@
+//! Retention and privacy on a log of realistic size: hooks keep storing while they run.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Enough calls that redacting half of them, or pruning them all, in one transaction would
+/// hold the database for over a second (measured: 1.3 s and 1.2 s on the project's machine).
+const CALLS: &str = "80000";
+
+#[test]
+fn hooks_keep_storing_while_prune_and_redact_work() {
+    let desk = Desk::new().with_config("[privacy]\nredact_key = \"a secret of sixteen+\"\n");
+    let out = output(
+        std::process::Command::new(example("generate"))
+            .arg("--db")
+            .arg(&desk.db)
+            .args(["--calls", CALLS, "--days", "30"]),
+    );
+    assert_success(&out, "generate");
+    let mut stored = 0;
+    for command in [&["redact", "--before", "15d"][..], &["prune", "--before", "1h"]] {
+        let mut child = desk
+            .command()
+            .args(command)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut during = 0;
+        while child.try_wait().unwrap().is_none() {
+            let caller = format!("+4930999{stored:04}");
+            assert_stored(&desk.event("incoming", &caller));
+            stored += 1;
+            during += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out, &format!("{command:?}"));
+        assert!(
+            during >= 3,
+            "{command:?} ran {:?}, too short to show anything",
+            started.elapsed()
+        );
+    }
+    assert!(!desk.fallback_log().exists());
+    let left: i64 = desk
+        .conn()
+        .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, stored, "only the calls of the hooks are left");
+}
