@@ -98,21 +98,71 @@ pub enum Format {
 /// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`,
 /// `@`, a tab or a carriage return gets a leading apostrophe (`'+15551234567`). The cell then
 /// starts with an apostrophe, so no formula runs, and a person still reads the number; some
-/// programs show the apostrophe, some hide it.
+/// programs show the apostrophe, some hide it. The same after every `;` in the text
+/// (`1;'=cmd`): Excel in German, French and many other locales splits lines on semicolons,
+/// quotes or not, so whatever follows one starts a cell there.
 pub fn csv_safe(text: &str) -> Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
-        _ => Cow::Borrowed(text),
+    let formula = |rest: &str| {
+        rest.trim_start_matches(['"', ' '])
+            .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    };
+    let after_semicolon = |i: usize| formula(&text[i + 1..]);
+    let lead = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let semicolons: Vec<usize> = text
+        .match_indices(';')
+        .map(|(i, _)| i)
+        .filter(|&i| after_semicolon(i))
+        .collect();
+    if !lead && semicolons.is_empty() {
+        return Cow::Borrowed(text);
     }
+    let mut cell = String::with_capacity(text.len() + semicolons.len() + 1);
+    if lead {
+        cell.push('\'');
+    }
+    let mut from = 0;
+    for i in semicolons {
+        cell.push_str(&text[from..=i]);
+        cell.push('\'');
+        from = i + 1;
+    }
+    cell.push_str(&text[from..]);
+    Cow::Owned(cell)
 }
 
-/// A CSV writer for spreadsheets: a UTF-8 byte order mark first (Excel needs it to read
-/// UTF-8), CRLF line ends.
-pub fn csv_writer<W: Write>(mut out: W) -> io::Result<csv::Writer<W>> {
+/// CSV for spreadsheets: a UTF-8 byte order mark first (Excel needs it to read UTF-8), CRLF
+/// line ends, and every cell that holds a comma, a semicolon, a quote, a tab or a line break
+/// quoted. The semicolon matters: Excel in German, French and many other locales splits on it,
+/// so an unquoted `1;=cmd|' /C calc'!A0` would make a cell that starts with `=`.
+pub struct Csv<W: Write> {
+    out: W,
+}
+
+/// Starts a CSV file on `out`.
+pub fn csv_writer<W: Write>(mut out: W) -> io::Result<Csv<W>> {
     out.write_all("\u{feff}".as_bytes())?;
-    Ok(csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out))
+    Ok(Csv { out })
+}
+
+impl<W: Write> Csv<W> {
+    pub fn write_record<T: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = T>) -> io::Result<()> {
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            let cell = cell.as_ref();
+            if cell.contains([',', ';', '"', '\t', '\r', '\n']) {
+                write!(self.out, "\"{}\"", cell.replace('"', "\"\""))?;
+            } else {
+                self.out.write_all(cell.as_bytes())?;
+            }
+        }
+        self.out.write_all(b"\r\n")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// A JSON array written one element at a time, so that exports need not fit in memory.
@@ -275,6 +325,24 @@ mod tests {
         assert_eq!(csv_safe("\rx"), "'\rx");
         assert_eq!(csv_safe("100"), "100");
         assert_eq!(csv_safe(""), "");
+        // Semicolon locales split the text there.
+        assert_eq!(csv_safe("1;=cmd|'/C calc'!A0;"), "1;'=cmd|'/C calc'!A0;");
+        assert_eq!(csv_safe("+1;-2; \"@3"), "'+1;'-2;' \"@3");
+        assert_eq!(csv_safe("Müller; Hans"), "Müller; Hans");
+    }
+
+    #[test]
+    fn csv_cells_with_separators_are_quoted() {
+        let mut out = Vec::new();
+        let mut csv = csv_writer(&mut out).unwrap();
+        csv.write_record(["1;=cmd|' /C calc'!A0;", "a,b", "say \"hi\"", "x\ny", "plain", ""])
+            .unwrap();
+        csv.write_record([csv_safe("=1+1"), csv_safe("100")]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\u{feff}\"1;=cmd|' /C calc'!A0;\",\"a,b\",\"say \"\"hi\"\"\",\"x\ny\",plain,\r\n\
+             '=1+1,100\r\n"
+        );
     }
 
     #[test]

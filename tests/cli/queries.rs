@@ -1108,3 +1108,36 @@ fn a_day_without_midnight() {
         insta::assert_snapshot!("calls_table_santiago", santiago(&["calls"]));
     });
 }
+
+/// Excel in German, French and many other locales splits CSV on semicolons: a caller's `;`
+/// must not start a cell of its own, one that begins with `=`.
+#[test]
+fn csv_is_formula_safe_in_semicolon_locales() {
+    let desk = Desk::new();
+    let caller = "1;=cmd|'/C calc'!A0;";
+    for (dt, event) in [(0, "incoming"), (1_000, "ring"), (9_000, "end")] {
+        assert_stored(&desk.event_at(DAY + dt, event, caller));
+    }
+    for args in [
+        &["calls", "--format", "csv"][..],
+        &["missed", "--format", "csv"],
+        &["missed", "--unreturned", "--format", "csv"],
+        &["stats", "--by", "number", "--format", "csv"],
+    ] {
+        let csv = desk.run(args);
+        assert!(csv.contains("\"1;'=cmd|'/C calc'!A0;\""), "{args:?}: {csv}");
+        let mut semicolons = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+        for record in semicolons.records() {
+            for cell in record.unwrap().iter() {
+                assert!(
+                    !cell.trim_start().starts_with(['=', '+', '-', '@']),
+                    "{args:?}: a cell {cell:?} in {csv}"
+                );
+            }
+        }
+    }
+}
