@@ -181,6 +181,10 @@ fn schema(locations: &Locations, report: &mut Report) -> Option<rusqlite::Connec
     });
     let (conn, version, calls) = match opened {
         Ok(opened) => opened,
+        Err(e) if is_damage(&e) => {
+            report.add("database", Level::Fail, format!("{path} is damaged: {e}"), RECOVER);
+            return None;
+        }
         Err(e) => {
             report.add(
                 "database",
@@ -257,17 +261,26 @@ fn integrity(conn: &rusqlite::Connection, report: &mut Report) {
             "integrity",
             Level::Fail,
             format!("the database file is damaged: {}", problems.join("; ")),
-            "hooks write to the fallback log until it is fixed: restore a backup, or rebuild it \
-             (sqlite3 calls.db \".recover\" | sqlite3 fixed.db), then replace calls.db",
+            RECOVER,
         ),
         Err(e) => report.add(
             "integrity",
             Level::Fail,
             format!("the database file is damaged: {e}"),
-            "hooks write to the fallback log until it is fixed: restore a backup, or rebuild it \
-             (sqlite3 calls.db \".recover\" | sqlite3 fixed.db), then replace calls.db",
+            RECOVER,
         ),
     }
+}
+
+const RECOVER: &str = "hooks write to the fallback log until it is fixed: with MicroSIP closed, \
+    restore a backup, or rebuild it (sqlite3 calls.db \".recover\" | sqlite3 fixed.db) and put \
+    fixed.db in its place; the worker then stores what the fallback log holds";
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 fn deliveries(conn: &rusqlite::Connection, report: &mut Report) {

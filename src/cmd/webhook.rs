@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 
 use crate::call::{Call, Direction, Status, now_ms};
+use crate::output::terminal_safe;
 use crate::paths::Locations;
 use crate::webhook::{self, Outcome, Payload};
 
@@ -77,10 +78,12 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                 format!("failed: {error}")
             }
         };
-        println!("{} ({}): {verdict}", hook.key(), hook.url.0);
+        // The endpoint's answer (in the error too) is its own text: shown inert.
+        let line = format!("{} ({}): {verdict}", hook.key(), hook.url.0);
+        println!("{}", terminal_safe(&line));
         let answer: String = response.body.chars().take(2000).collect();
         if !answer.trim().is_empty() {
-            println!("{}", crate::output::terminal_safe(answer.trim()));
+            println!("{}", terminal_safe(answer.trim()));
         }
     }
     if failures > 0 {

@@ -384,3 +384,34 @@ fn a_contacts_file_that_blocks_never_stops_the_hooks() {
     let text = String::from_utf8_lossy(&doctor.stdout);
     assert!(text.contains("not a regular file"), "{text}");
 }
+
+#[test]
+fn doctor_finds_a_damaged_database() {
+    let desk = Desk::new();
+    for i in 0..40 {
+        assert_stored(&desk.event_at(T0 + i * 60_000, "incoming", &format!("+4930{i:06}")));
+    }
+    let doctor = desk.command().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("no damage found"), "{text}");
+    // A page of an index of the events overwritten (a failing disk, a bad copy): the file
+    // still opens and counts its calls, but no event can be stored.
+    let root: i64 = desk
+        .conn()
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'events_by_call'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&desk.db).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((root as u64 - 1) * 4096)).unwrap();
+    std::io::Write::write_all(&mut file, &[0x5a; 4096]).unwrap();
+    drop(file);
+    let out = desk.event("incoming", "+4930999999");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
+    let doctor = desk.command().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success(), "{text}");
+    assert!(text.contains("damaged"), "{text}");
+}

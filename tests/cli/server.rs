@@ -64,6 +64,7 @@ pub enum Body {
     Huge(usize),
     /// Chunks that never end.
     Endless,
+    Text(String),
 }
 
 /// Bytes that never end, or end after `left`.
@@ -153,10 +154,14 @@ impl Server {
                 let done = done.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(reply.delay);
-                    let (left, length) = match reply.body {
-                        Body::Empty => (Some(0), Some(0)),
-                        Body::Huge(n) => (Some(n), Some(n)),
-                        Body::Endless => (None, None),
+                    let (reader, length): (Box<dyn std::io::Read + Send>, _) = match reply.body {
+                        Body::Empty => (Box::new(std::io::empty()), Some(0)),
+                        Body::Huge(n) => (Box::new(Filler { left: Some(n) }), Some(n)),
+                        Body::Endless => (Box::new(Filler { left: None }), None),
+                        Body::Text(text) => {
+                            let n = text.len();
+                            (Box::new(std::io::Cursor::new(text.into_bytes())), Some(n))
+                        }
                     };
                     let headers = reply
                         .headers
@@ -166,7 +171,7 @@ impl Server {
                     let response = tiny_http::Response::new(
                         tiny_http::StatusCode(reply.status),
                         headers,
-                        Filler { left },
+                        reader,
                         length,
                         None,
                     );

@@ -588,3 +588,20 @@ fn an_attempt_that_kills_the_worker_still_counts() {
     }
     assert_eq!(server.received().len(), 4);
 }
+
+#[test]
+fn webhook_test_shows_the_answer_inert() {
+    use crate::server::Body;
+    let hostile = "\x1b[2J\x1b]8;;http://evil.example/\x07click\x1b]8;;\x07 \u{202e}gnp.exe";
+    let server = Server::start(move |_, _| Reply::status(500).body(Body::Text(hostile.into())));
+    let desk = desk_with_webhook(&server.url("/t"), "");
+    let out = desk.command().args(["webhook", "test"]).output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("HTTP 500"), "{stdout}");
+    assert!(
+        !stdout.contains(['\x1b', '\x07', '\u{202e}']),
+        "an escape reached the terminal: {stdout:?}"
+    );
+    assert!(stdout.contains("\\e[2J"), "{stdout}");
+}
