@@ -36,6 +36,8 @@ const LINGER: Duration = Duration::from_millis(1_500);
 const POLL: Duration = Duration::from_millis(10);
 /// While waiting for a retry, the worker renews its lease this often.
 const IDLE_TICK: Duration = Duration::from_millis(1_000);
+/// How long a popup waits for another worker that is reading a changed contact file.
+const NAMES_WAIT: Duration = Duration::from_secs(2);
 /// A contact file that keeps changing is read at most this often per run.
 const MAX_RELOADS: usize = 3;
 
@@ -254,6 +256,29 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// A popup shows the caller's name: when a contact file changed, it is read first (by this
+    /// worker, or by the one reading it now, waited for a moment).
+    fn fresh_names(&mut self) -> Result<()> {
+        let until = Instant::now() + NAMES_WAIT;
+        while contacts::check(&self.conn, &self.config.contacts)?.stale {
+            if !self.holds(Lane::Contacts) {
+                let holder = self.holder.clone();
+                let until_ms = now_ms() + SHORT_LEASE_MS;
+                if self.write(|tx| lease::acquire(tx, Lane::Contacts, &holder, until_ms, now_ms()))? {
+                    self.lanes.push(Lane::Contacts);
+                }
+            }
+            if self.holds(Lane::Contacts) {
+                return self.contacts();
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            sleep(POLL);
+        }
+        Ok(())
+    }
+
     /// Stores the events of the fallback logs; lets the lane go when nothing is left.
     fn fallback(&mut self) -> Result<bool> {
         if self.drain_again_at.is_some_and(|at| now_ms() < at) {
@@ -287,6 +312,9 @@ impl Worker<'_> {
             .query_map([now], Delivery::from_row)?
             .collect::<rusqlite::Result<_>>()?;
         let worked = !due.is_empty();
+        if worked {
+            self.fresh_names()?;
+        }
         for delivery in due {
             if !self.renew(Lane::Popup)? {
                 return Ok(worked);

@@ -527,10 +527,12 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
 /// own event, with a program that exists and, for a legacy copy, is up to date.
 fn hooks(ini: &Ini, report: &mut Report) {
     let program = hook_program().ok();
-    let folder = program.as_deref().and_then(Path::parent);
+    let me = std::env::current_exe().ok();
+    let folder = me.as_deref().and_then(Path::parent);
     let mut good = 0;
     let mut missing = Vec::new();
     let mut broken = 0;
+    let mut console = 0;
     for kind in EventKind::ALL {
         let key = kind.ini_key();
         let value = match ini.get(SECTION, key) {
@@ -599,6 +601,9 @@ fn hooks(ini: &Ini, report: &mut Report) {
                 format!("runs {}, a copy of an older callhook", target.program),
                 "callhook install --legacy updates the copies".to_string(),
             ))
+        } else if install::runs_console_program(&target.program) {
+            console += 1;
+            None
         } else {
             None
         };
@@ -609,6 +614,18 @@ fn hooks(ini: &Ini, report: &mut Report) {
             }
             None => good += 1,
         }
+    }
+    if console > 0 {
+        report.add(
+            "hooks",
+            Level::Warn,
+            format!(
+                "{} the console program callhook, not callhookw: a console window may flash up \
+                 on every call",
+                plural(console, "event runs", "events run")
+            ),
+            "put callhookw beside callhook, then callhook install (with MicroSIP closed)",
+        );
     }
     let all = EventKind::ALL.len();
     let shown = program

@@ -34,7 +34,8 @@ pub struct Args {
     /// Show what would change, and change nothing
     #[arg(long)]
     dry_run: bool,
-    /// Edit the file even while MicroSIP runs (it rewrites its hook keys when it exits)
+    /// Edit the file even while MicroSIP runs (it rewrites its hook keys when it exits), or
+    /// without callhookw beside this program
     #[arg(long)]
     force: bool,
     /// For MicroSIP 3.19.2 and earlier, which cannot pass arguments: write a
@@ -160,13 +161,35 @@ fn state_key(ini: &Path) -> String {
     normalised(ini)
 }
 
-/// The program MicroSIP should run: `callhookw` beside this one (no console window), else
-/// this one.
+/// The program MicroSIP should run: `callhookw` beside this one, which never opens a console
+/// window; an error when it is not there.
 pub fn hook_program() -> Result<PathBuf> {
-    let me = std::env::current_exe().context("cannot find callhook's own executable")?;
-    let me = std::path::absolute(&me)?;
+    let me = console_program()?;
     let hook = me.with_file_name(format!("callhookw{}", std::env::consts::EXE_SUFFIX));
-    Ok(if hook.is_file() { hook } else { me })
+    if !hook.is_file() {
+        bail!(
+            "{} is missing: MicroSIP must run callhookw, which opens no window; {} is the \
+             console program, whose window would flash up on every call. Put callhookw beside it \
+             (a release build makes both: cargo build --release; `cargo run` builds only \
+             callhook), or pass --force to hook the console program all the same",
+            hook.display(),
+            me.display()
+        );
+    }
+    Ok(hook)
+}
+
+/// This program: `callhook`, the console program.
+fn console_program() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find callhook's own executable")?;
+    Ok(std::path::absolute(&me)?)
+}
+
+/// Whether a hook runs the console program (`callhook.exe`, not `callhookw.exe` or a
+/// `callhook-<event>` copy of it).
+pub fn runs_console_program(program: &str) -> bool {
+    let name = program.rsplit(['/', '\\']).next().unwrap_or("").to_ascii_lowercase();
+    name.strip_suffix(".exe").unwrap_or(&name) == "callhook"
 }
 
 /// The `--legacy` copy of the hook program for an event, beside it.
@@ -514,7 +537,14 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
     let warning = utf8_mark_problem(&ini).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Without a UTF-16 mark MicroSIP reads the file in the ANSI code page.
     let ascii_only = ini.encoding() != Encoding::Utf16Le;
-    let program = hook_program()?;
+    let program = match hook_program() {
+        Ok(program) => program,
+        Err(e) if args.force => {
+            eprintln!("Warning: {e:#}\nWarning: --force: hooking the console program.");
+            console_program()?
+        }
+        Err(e) => return Err(e),
+    };
     let events = if args.events.is_empty() {
         EventKind::ALL.to_vec()
     } else {

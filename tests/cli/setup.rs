@@ -927,8 +927,18 @@ fn caller_names_come_from_the_contacts_next_to_the_hooked_ini() {
     let name_of = |desk: &Desk, number: &str| {
         assert_stored(&desk.event("incoming", number));
         assert_stored(&desk.event("end", number));
-        // A changed file is read by the worker (the one the hook started, or this one, which
-        // returns once it is read) and the call named.
+        // A changed file is read by the worker the hook started (then it lets the contacts
+        // lane go), or by this one, and the call named.
+        wait_until(std::time::Duration::from_secs(30), "the contacts", || {
+            desk.conn()
+                .query_row(
+                    "SELECT count(*) FROM worker_leases WHERE lane = 'contacts'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 0
+        });
         desk.run(&["deliver"]);
         desk.calls()
             .iter()
@@ -972,4 +982,42 @@ fn caller_names_come_from_the_contacts_next_to_the_hooked_ini() {
     // Uninstalled: back to %APPDATA%.
     desk.run(&["uninstall", "--force", "--ini", ini.to_str().unwrap()]);
     assert_eq!(name_of(&desk, "888"), "Installed one");
+}
+
+#[test]
+fn install_refuses_to_hook_the_console_program() {
+    // `cargo run -- install` builds callhook alone: no callhookw beside it.
+    let desk = Desk::new();
+    let bin = desk.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let program = bin.join(format!("callhook{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(BIN, &program).unwrap();
+    let ini = copy_fixture(&desk, "microsip-utf16le.ini");
+    let original = std::fs::read(&ini).unwrap();
+    let out = run_copied(desk.command_for(&program).args(["install", "--ini"]).arg(&ini));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("callhookw") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read(&ini).unwrap(), original, "nothing written");
+    // Forced, it installs and says what that means; doctor warns about it.
+    let out = run_copied(
+        desk.command_for(&program)
+            .args(["install", "--force", "--ini"])
+            .arg(&ini),
+    );
+    assert_success(&out, "install --force");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("console"));
+    let (_, report) = doctor_of(&desk, &program, &ini);
+    assert!(
+        report.contains("8 events run the console program callhook"),
+        "{report}"
+    );
+    // With callhookw beside it, doctor is content again after an install.
+    install_programs(&bin);
+    let hookw = bin.join(format!("callhookw{}", std::env::consts::EXE_SUFFIX));
+    assert!(hookw.exists());
+    let out = run_copied(desk.command_for(&program).args(["install", "--ini"]).arg(&ini));
+    assert_success(&out, "install");
+    let (_, report) = doctor_of(&desk, &program, &ini);
+    assert!(!report.contains("console program"), "{report}");
 }
