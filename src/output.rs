@@ -232,6 +232,40 @@ pub fn status_cell(status: crate::call::Status, colour: bool) -> comfy_table::Ce
     })
 }
 
+/// The width tables with long text (doctor, outbox) fit in: the terminal's, else `COLUMNS`,
+/// else 100 (a file, a pipe).
+pub fn width() -> u16 {
+    terminal_width()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&w| w >= 40)
+        .unwrap_or(100)
+}
+
+#[cfg(unix)]
+fn terminal_width() -> Option<u16> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ only fills the winsize it is given.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col)
+}
+
+#[cfg(windows)]
+fn terminal_width() -> Option<u16> {
+    crate::windows::console_width()
+}
+
+/// A table whose long cells wrap so that it fits in [`width`].
+pub fn fitted<T: ToString>(header: impl IntoIterator<Item = T>) -> Table {
+    let mut table = self::table(header);
+    table
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(width());
+    table
+}
+
 /// A table that is styled only when `colour` (comfy-table would ask the terminal itself).
 pub fn styled(mut table: Table, colour: bool) -> Table {
     if colour {

@@ -182,6 +182,22 @@ pub fn enable_ansi() -> bool {
     }
 }
 
+/// The width of the console window standard output writes to, if it is one.
+pub fn console_width() -> Option<u16> {
+    use windows_sys::Win32::System::Console::{
+        CONSOLE_SCREEN_BUFFER_INFO, GetConsoleScreenBufferInfo, GetStdHandle, STD_OUTPUT_HANDLE,
+    };
+    // SAFETY: the standard output handle and a local, zeroed structure to fill.
+    unsafe {
+        let mut info: CONSOLE_SCREEN_BUFFER_INFO = std::mem::zeroed();
+        if GetConsoleScreenBufferInfo(GetStdHandle(STD_OUTPUT_HANDLE), &mut info) == 0 {
+            return None;
+        }
+        let width = info.srWindow.Right - info.srWindow.Left + 1;
+        u16::try_from(width).ok().filter(|&w| w > 0)
+    }
+}
+
 #[link(name = "kernel32")]
 unsafe extern "system" {
     // In kernel32 since Windows XP; windows-sys lists it under a feature this crate does not

@@ -91,7 +91,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
     popup(locations, &mut report);
 
     let colour = output::colour();
-    let mut table = output::table(["Check", "", "Detail", "How to fix"]);
+    let mut table = output::fitted(["Check", "", "Detail", "How to fix"]);
     for f in &report.0 {
         let mut level = Cell::new(f.level);
         if colour {
@@ -115,7 +115,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
         println!("Everything needed works.");
         std::process::ExitCode::SUCCESS
     } else {
-        println!("{failed} problem(s) to fix.");
+        println!("{} to fix.", plural(failed, "problem", "problems"));
         std::process::ExitCode::FAILURE
     })
 }
@@ -452,7 +452,7 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
         if running.is_empty() {
             "not running".to_string()
         } else {
-            format!("running ({} instance(s))", running.len())
+            format!("running ({})", plural(running.len(), "instance", "instances"))
         },
         if running.is_empty() {
             ""

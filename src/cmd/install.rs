@@ -14,7 +14,7 @@ use crate::db;
 use crate::event::EventKind;
 use crate::microsip::ini::{Encoding, Ini};
 use crate::microsip::locate;
-use crate::output::terminal_safe;
+use crate::output::{plural, terminal_safe};
 use crate::paths::Locations;
 
 /// MicroSIP's hook keys live here.
@@ -653,8 +653,8 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
         println!("The hook keys were set already; brought the legacy copies up to date.");
     } else {
         println!(
-            "Set {} hook key(s). MicroSIP runs {} from its next start.",
-            changes.len(),
+            "Set {}. MicroSIP runs {} from its next start.",
+            plural(changes.len(), "hook key", "hook keys"),
             program.display()
         );
     }
@@ -756,7 +756,10 @@ pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
         let _ = db::write(&mut conn, |tx| contacts::forget_microsip(tx));
     }
     println!("Backup of the old file: {}", backup.display());
-    println!("Removed callhook's {} hook key(s).", changes.len());
+    println!(
+        "Removed callhook's {}.",
+        plural(changes.len(), "hook key", "hook keys")
+    );
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use rusqlite::params_from_iter;
 
 use crate::call::now_ms;
 use crate::outbox::Delivery;
-use crate::output::{self, local_time, terminal_safe};
+use crate::output::{self, local_time, plural, terminal_safe};
 use crate::paths::Locations;
 use crate::worker;
 
@@ -89,7 +89,7 @@ fn list(locations: &Locations, status: Option<State>, limit: u32, format: Format
         }
         Format::Table if rows.is_empty() => writeln!(out, "No deliveries.")?,
         Format::Table => {
-            let mut table = output::table([
+            let mut table = output::fitted([
                 "ID",
                 "Kind",
                 "Target",
@@ -142,7 +142,10 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
             |row| row.get(0),
         )?;
         if found < ids.len() as i64 {
-            bail!("only {found} of the {} deliveries exist", ids.len());
+            bail!(
+                "only {found} of the {} exist",
+                plural(ids.len(), "delivery", "deliveries")
+            );
         }
         // A stopped endpoint (410) resumes as a whole: its stopped deliveries go again, in
         // order, and new events are sent to it again.
@@ -154,7 +157,7 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
         );
         conn.execute(&sql, params_from_iter(ids.iter().chain(ids)))?
     };
-    println!("Queued {changed} deliveries again.");
+    println!("Queued {} again.", plural(changed, "delivery", "deliveries"));
     if changed > 0 {
         worker::spawn(locations)?;
         println!("The worker delivers them in the background; `callhook outbox` shows progress.");

@@ -120,7 +120,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             }
             writeln!(out, "{table}")?;
             if !deliveries.is_empty() {
-                let mut table = output::table([
+                let mut table = output::fitted([
                     "Delivery",
                     "Kind",
                     "Target",

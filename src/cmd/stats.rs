@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::call::{Direction, Status, now_ms, rfc3339};
 use crate::cmd::filter::FilterArgs;
-use crate::output::{self, Format, caller_safe, csv_safe, duration};
+use crate::output::{self, Format, caller_safe, csv_safe, duration, plural};
 use crate::paths::Locations;
 use crate::query;
 
@@ -314,6 +314,7 @@ fn print(report: &Report, format: Format) -> Result<()> {
                 "Missed",
                 "Busy",
                 "No answer",
+                "In progress",
                 "Answer rate",
                 "Talk",
                 "Avg talk",
@@ -333,6 +334,7 @@ fn print(report: &Report, format: Format) -> Result<()> {
                     right(f.missed.to_string()),
                     right(f.busy.to_string()),
                     right(f.no_answer.to_string()),
+                    right(f.in_progress.to_string()),
                     right(
                         f.answer_rate
                             .map(|r| format!("{:.0}%", r * 100.0))
@@ -348,7 +350,10 @@ fn print(report: &Report, format: Format) -> Result<()> {
                 let hours: Vec<String> = report
                     .busiest_hours
                     .iter()
-                    .map(|h| format!("{} ({} calls)", hour_label(h.hour), h.calls))
+                    .map(|h| {
+                        let calls = plural(h.calls as usize, "call", "calls");
+                        format!("{} ({calls})", hour_label(h.hour))
+                    })
                     .collect();
                 writeln!(out, "Busiest hours: {}", hours.join(", "))?;
             }

@@ -87,7 +87,10 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         }
     }
     if failures > 0 {
-        bail!("{failures} webhook(s) did not accept the test event");
+        bail!(
+            "{} did not accept the test event",
+            crate::output::plural(failures, "webhook", "webhooks")
+        );
     }
     Ok(())
 }

@@ -415,3 +415,56 @@ fn doctor_finds_a_damaged_database() {
     assert!(!doctor.status.success(), "{text}");
     assert!(text.contains("damaged"), "{text}");
 }
+
+#[test]
+fn a_broken_key_never_moves_the_database() {
+    let desk = Desk::new();
+    let chosen = desk.path("data/chosen/calls.db");
+    let default_db = if cfg!(windows) {
+        desk.path("home/AppData/Local/callhook/calls.db")
+    } else {
+        desk.path("home/.local/share/callhook/calls.db")
+    };
+    let hook = |config: &str, caller: &str| {
+        std::fs::write(&desk.config, config).unwrap();
+        let mut cmd = desk.bare_command();
+        cmd.env("CALLHOOK_CONFIG", &desk.config)
+            .args(["event", "incoming", "--"]);
+        caller_arg(&mut cmd, caller);
+        output(&mut cmd)
+    };
+    let path = toml_str(chosen.to_str().unwrap());
+    // A misspelled key next to the path: stored where the path says, the error noted.
+    let out = hook(&format!("[database]\npath = {path}\npaht = \"x\"\n"), "1");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_CONFIG as i32));
+    assert!(chosen.exists() && !default_db.exists());
+    // The path itself unreadable: stored nowhere the admin did not choose; the event waits in
+    // the temp directory's fallback log.
+    for config in [
+        "[database]\npath = 5\n".to_string(),
+        format!("[database]\npaht = {path}\n"),
+        "[database\npath = \"x\"\n".to_string(),
+    ] {
+        let out = hook(&config, "2");
+        assert_eq!(
+            out.status.code(),
+            Some(callhook::EXIT_NOT_STORED as i32),
+            "{config}"
+        );
+        assert!(!default_db.exists(), "{config}");
+    }
+    let waiting = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    assert_eq!(waiting.len(), 3);
+    assert!(waiting.iter().all(|l| l.get("db").is_none()), "{waiting:?}");
+    // Once the config is fixed, the next event stores them in the chosen database.
+    let out = hook(&format!("[database]\npath = {path}\n"), "3");
+    assert_stored(&out);
+    wait_until(Duration::from_secs(30), "the waiting events", || {
+        rusqlite::Connection::open(&chosen)
+            .unwrap()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+            == 5
+    });
+    assert!(!default_db.exists());
+}

@@ -1141,3 +1141,61 @@ fn csv_is_formula_safe_in_semicolon_locales() {
         }
     }
 }
+
+#[test]
+fn long_tables_fit_the_terminal() {
+    let desk = Desk::new();
+    // Long paths and errors make the widest rows.
+    let deep = desk.path(&format!("data/{}/calls.db", "a-rather-long-folder-name/".repeat(4)));
+    let desk = desk.with_config(&format!(
+        "[database]\npath = {}\n[[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:1/a/very/long/endpoint/path/that/goes/on\"\ntimeout = \"1s\"\n",
+        toml_str(deep.to_str().unwrap())
+    ));
+    let mut cmd = desk.bare_command();
+    cmd.env("CALLHOOK_CONFIG", &desk.config).args(["event", "incoming", "--", "1"]);
+    assert_stored(&output(&mut cmd));
+    for args in [&["doctor"][..], &["outbox"]] {
+        for columns in ["100", "60"] {
+            let out = desk
+                .bare_command()
+                .env("CALLHOOK_CONFIG", &desk.config)
+                .env("COLUMNS", columns)
+                .args(args)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+            assert!(
+                widest <= columns.parse().unwrap(),
+                "{args:?} at {columns} columns: {widest}\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_stats_table_adds_up() {
+    let desk = Desk::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    // One call still on, one missed, one answered.
+    assert_stored(&desk.event_at(now - 60_000, "incoming", "1"));
+    assert_stored(&desk.event_at(now - 50_000, "incoming", "2"));
+    assert_stored(&desk.event_at(now - 40_000, "end", "2"));
+    assert_stored(&desk.event_at(now - 30_000, "outgoing", "3"));
+    assert_stored(&desk.event_at(now - 29_000, "start", "3"));
+    assert_stored(&desk.event_at(now - 20_000, "end", "3"));
+    let table = desk.run(&["stats"]);
+    assert!(table.contains("In progress"), "{table}");
+    let total: Vec<u64> = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .take(6)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // Calls, then answered, missed, busy, no answer, in progress: the counts add up.
+    assert_eq!(total, [3, 1, 1, 0, 0, 1], "{table}");
+    assert_eq!(total[0], total[1..].iter().sum::<u64>());
+}
