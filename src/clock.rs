@@ -33,7 +33,7 @@ fn clock_ms(clock: libc::clockid_t) -> Option<i64> {
     };
     // SAFETY: clock_gettime only writes the timespec it is given.
     let ok = unsafe { libc::clock_gettime(clock, &mut ts) } == 0;
-    ok.then(|| ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000)
+    ok.then(|| ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000)
 }
 
 #[cfg(windows)]

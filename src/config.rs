@@ -253,7 +253,12 @@ impl Config {
         within(&self.calls.window, "calls.window", MINUTE, 7 * DAY)?;
         within(&self.outbox.stay, "outbox.stay", Duration::ZERO, DAY)?;
         for (i, retry) in self.outbox.retries.iter().enumerate() {
-            within(retry, &format!("outbox.retries[{i}]"), Duration::ZERO, 7 * DAY)?;
+            within(
+                retry,
+                &format!("outbox.retries[{i}]"),
+                Duration::ZERO,
+                7 * DAY,
+            )?;
         }
         if self.outbox.retries.len() > 50 {
             return Err(("outbox.retries".into(), "give at most 50 delays".into()));
@@ -329,7 +334,12 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A duration setting within its sane range (a typo such as `"300000000y"` would overflow the
 /// times computed from it).
-fn within(value: &Duration, key: &str, min: Duration, max: Duration) -> Result<(), (String, String)> {
+fn within(
+    value: &Duration,
+    key: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<(), (String, String)> {
     if (min..=max).contains(value) {
         return Ok(());
     }
@@ -546,12 +556,21 @@ mod tests {
     #[test]
     fn durations_are_range_checked() {
         for (text, key) in [
-            ("[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"300000000y\"\n", "webhook[0].timeout"),
-            ("[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"0s\"\n", "webhook[0].timeout"),
+            (
+                "[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"300000000y\"\n",
+                "webhook[0].timeout",
+            ),
+            (
+                "[[webhook]]\nurl = \"https://x.example.com/\"\ntimeout = \"0s\"\n",
+                "webhook[0].timeout",
+            ),
             ("[calls]\nwindow = \"30s\"\n", "calls.window"),
             ("[calls]\nwindow = \"1000d\"\n", "calls.window"),
             ("[outbox]\nstay = \"2d\"\n", "outbox.stay"),
-            ("[outbox]\nretries = [\"5s\", \"300000000y\"]\n", "outbox.retries[1]"),
+            (
+                "[outbox]\nretries = [\"5s\", \"300000000y\"]\n",
+                "outbox.retries[1]",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");

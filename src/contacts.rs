@@ -201,7 +201,10 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (path, ..) in &known {
-        if !sources.iter().any(|(p, ..)| &p.display().to_string() == path) {
+        if !sources
+            .iter()
+            .any(|(p, ..)| &p.display().to_string() == path)
+        {
             forget(conn, path)?;
         }
     }
@@ -217,7 +220,10 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
         };
         any = true;
         let (modified, size) = stamp(&meta);
-        if known.iter().any(|k| k.0 == key && (k.1, k.2) == (modified, size)) {
+        if known
+            .iter()
+            .any(|k| k.0 == key && (k.1, k.2) == (modified, size))
+        {
             continue;
         }
         let loaded = now_ms();
@@ -265,7 +271,13 @@ fn put(
                         ELSE excluded.name END, loaded = excluded.loaded",
             )?;
             for (number, name) in chunk {
-                insert.execute(params![plan.number(number), key, kind.priority(), name, loaded])?;
+                insert.execute(params![
+                    plan.number(number),
+                    key,
+                    kind.priority(),
+                    name,
+                    loaded
+                ])?;
             }
             Ok(())
         })?;
@@ -274,7 +286,11 @@ fn put(
 }
 
 /// Deletes the contact rows matching `filter`, a turn at a time.
-fn delete_rows(conn: &mut Connection, filter: &str, args: impl rusqlite::Params + Copy) -> Result<()> {
+fn delete_rows(
+    conn: &mut Connection,
+    filter: &str,
+    args: impl rusqlite::Params + Copy,
+) -> Result<()> {
     let sql = format!(
         "DELETE FROM contacts WHERE (number, priority, source) IN \
          (SELECT number, priority, source FROM contacts WHERE {filter} LIMIT {ROWS_PER_TURN})"

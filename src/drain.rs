@@ -277,7 +277,10 @@ fn key(event: &NewEvent, has_id: bool) -> String {
     if has_id {
         event.id.clone()
     } else {
-        format!("{}\u{1f}{}\u{1f}{}", event.at, event.kind, event.caller.text)
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            event.at, event.kind, event.caller.text
+        )
     }
 }
 
@@ -324,7 +327,14 @@ pub fn is_stored_entry(conn: &Connection, checked: &fallback::Checked) -> Result
         String::new(),
     );
     match &checked.id {
-        Some(id) => is_stored(conn, &NewEvent { id: id.clone(), ..event }, true),
+        Some(id) => is_stored(
+            conn,
+            &NewEvent {
+                id: id.clone(),
+                ..event
+            },
+            true,
+        ),
         None => is_stored(conn, &event, false),
     }
 }
@@ -350,7 +360,8 @@ fn is_stored(conn: &Connection, event: &NewEvent, has_id: bool) -> Result<bool> 
 fn reject(drained: &mut Drained, file: &Path, bytes: &[u8], why: String) -> Result<()> {
     let mut line = bytes.to_vec();
     line.push(b'\n');
-    fallback::append_line(file, &line).with_context(|| format!("cannot write {}", file.display()))?;
+    fallback::append_line(file, &line)
+        .with_context(|| format!("cannot write {}", file.display()))?;
     drained.rejected += 1;
     if drained.reasons.len() < 10 {
         drained.reasons.push(why);
@@ -459,7 +470,11 @@ fn note_left(conn: &mut Connection, log: &Path, put_back: Option<(bool, u64)>) -
     })
 }
 
-fn rows(conn: &Connection) -> Result<Vec<(String, Option<(i64, i64)>)>> {
+/// A row of `fallback_logs`: a path, and the size and time of the log as left (none while it
+/// is being drained).
+type LogRow = (String, Option<(i64, i64)>);
+
+fn rows(conn: &Connection) -> Result<Vec<LogRow>> {
     Ok(conn
         .prepare_cached("SELECT path, size, modified FROM fallback_logs")?
         .query_map([], |r| {

@@ -448,10 +448,7 @@ mod tests {
                 Line::Bad(..) => "bad",
             })
             .collect();
-        assert_eq!(
-            kinds,
-            ["bad", "entry", "bad", "bad", "bad", "entry", "bad"]
-        );
+        assert_eq!(kinds, ["bad", "entry", "bad", "bad", "bad", "entry", "bad"]);
         match &lines[4] {
             Line::Bad(bytes, why) => {
                 assert_eq!(bytes.len(), MAX_LINE_BYTES);
@@ -482,7 +479,12 @@ mod tests {
         e.id = Some(crate::fold::event_id(e.at + 5));
         assert_eq!(e.check().unwrap().id, None);
 
-        assert!(entry("hangup", "1").check().unwrap_err().contains("unknown event"));
+        assert!(
+            entry("hangup", "1")
+                .check()
+                .unwrap_err()
+                .contains("unknown event")
+        );
         for at in [0, -5, 1 << 48, i64::MAX] {
             let mut e = entry("end", "1");
             e.at = at;

@@ -287,7 +287,8 @@ fn clock_step(
     let Some(boot) = event.boot_ms.filter(|_| continues) else {
         return Ok(None);
     };
-    let Some(shift) = crate::clock::shift_into_call(conn, &event.number, event.at, boot, window_ms)?
+    let Some(shift) =
+        crate::clock::shift_into_call(conn, &event.number, event.at, boot, window_ms)?
     else {
         return Ok(None);
     };

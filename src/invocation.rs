@@ -236,7 +236,15 @@ mod tests {
         assert_eq!(h.db, Some("a.db".into()));
         assert_eq!(h.config, Some("c.toml".into()));
         assert_eq!(h.caller.text, "7");
-        let h = hook(&["callhook", "event", "--time", "1795600800000", "end", "--", "7"]);
+        let h = hook(&[
+            "callhook",
+            "event",
+            "--time",
+            "1795600800000",
+            "end",
+            "--",
+            "7",
+        ]);
         assert_eq!(h.time, Some(1_795_600_800_000));
         let h = hook(&["callhook", "event", "--time=2026-11-25T10:00:00Z", "end"]);
         assert_eq!(h.time, Some(1_795_600_800_000));

@@ -183,8 +183,7 @@ pub fn enqueue(
         }
     }
     let ringing = call.ended_at.is_none()
-        && (!delayed
-            || (call.answered_at.is_none() && now - call.last_event_at <= LATE_POPUP_MS));
+        && (!delayed || (call.answered_at.is_none() && now - call.last_event_at <= LATE_POPUP_MS));
     if let Some(popup) = &config.popup
         && popup.on.fires_on(event.kind)
         && ringing
@@ -258,7 +257,12 @@ pub fn begin_attempt(conn: &Connection, delivery: &Delivery, next_at: i64) -> Re
 }
 
 /// The attempt counted by [`begin_attempt`] delivered.
-pub fn delivered(conn: &Connection, delivery: &Delivery, status: Option<u16>, now: i64) -> Result<()> {
+pub fn delivered(
+    conn: &Connection,
+    delivery: &Delivery,
+    status: Option<u16>,
+    now: i64,
+) -> Result<()> {
     conn.execute(
         "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_status = ?3, \
          last_error = NULL WHERE id = ?1",

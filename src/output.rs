@@ -145,7 +145,10 @@ pub fn csv_writer<W: Write>(mut out: W) -> io::Result<Csv<W>> {
 }
 
 impl<W: Write> Csv<W> {
-    pub fn write_record<T: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = T>) -> io::Result<()> {
+    pub fn write_record<T: AsRef<str>>(
+        &mut self,
+        cells: impl IntoIterator<Item = T>,
+    ) -> io::Result<()> {
         for (i, cell) in cells.into_iter().enumerate() {
             if i > 0 {
                 self.out.write_all(b",")?;
@@ -369,9 +372,17 @@ mod tests {
     fn csv_cells_with_separators_are_quoted() {
         let mut out = Vec::new();
         let mut csv = csv_writer(&mut out).unwrap();
-        csv.write_record(["1;=cmd|' /C calc'!A0;", "a,b", "say \"hi\"", "x\ny", "plain", ""])
+        csv.write_record([
+            "1;=cmd|' /C calc'!A0;",
+            "a,b",
+            "say \"hi\"",
+            "x\ny",
+            "plain",
+            "",
+        ])
+        .unwrap();
+        csv.write_record([csv_safe("=1+1"), csv_safe("100")])
             .unwrap();
-        csv.write_record([csv_safe("=1+1"), csv_safe("100")]).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "\u{feff}\"1;=cmd|' /C calc'!A0;\",\"a,b\",\"say \"\"hi\"\"\",\"x\ny\",plain,\r\n\

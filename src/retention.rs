@@ -30,13 +30,21 @@ pub struct Old {
 impl Old {
     /// How many old calls, events and deliveries there are (a read, for dry runs), of those
     /// that meet the conditions given (on `c`, the call, `e`, the event, `o`, the delivery).
-    pub fn count(&self, conn: &Connection, calls: &str, events: &str, deliveries: &str) -> Result<Counts> {
+    pub fn count(
+        &self,
+        conn: &Connection,
+        calls: &str,
+        events: &str,
+        deliveries: &str,
+    ) -> Result<Counts> {
         let args = named_params! {":before": self.before, ":now": self.now};
         let count = |sql: String| -> Result<usize> {
             Ok(conn.query_row(&sql, args, |r| r.get::<_, i64>(0))? as usize)
         };
         Ok(Counts {
-            calls: count(format!("SELECT count(*) FROM calls c WHERE {OLD} AND ({calls})"))?,
+            calls: count(format!(
+                "SELECT count(*) FROM calls c WHERE {OLD} AND ({calls})"
+            ))?,
             events: count(format!(
                 "SELECT count(*) FROM events e WHERE (e.call_id IN (SELECT id FROM calls WHERE \
                  {OLD}) OR (e.call_id IS NULL AND e.at < :before)) AND ({events})"
@@ -156,7 +164,9 @@ pub fn numbers_of(tx: &Transaction<'_>, ids: &[String]) -> Result<Vec<(String, S
     );
     Ok(tx
         .prepare(&sql)?
-        .query_map(rusqlite::params_from_iter(ids), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(rusqlite::params_from_iter(ids), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?)
 }
 

@@ -204,7 +204,10 @@ impl Worker<'_> {
     }
 
     /// Runs a short write turn.
-    fn write<T>(&mut self, work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         db::write(&mut self.conn, work)
     }
 
@@ -264,7 +267,9 @@ impl Worker<'_> {
             if !self.holds(Lane::Contacts) {
                 let holder = self.holder.clone();
                 let until_ms = now_ms() + SHORT_LEASE_MS;
-                if self.write(|tx| lease::acquire(tx, Lane::Contacts, &holder, until_ms, now_ms()))? {
+                if self
+                    .write(|tx| lease::acquire(tx, Lane::Contacts, &holder, until_ms, now_ms()))?
+                {
                     self.lanes.push(Lane::Contacts);
                 }
             }
@@ -490,7 +495,7 @@ impl Worker<'_> {
                     }
                     Lane::Webhook => {
                         let next = outbox::next_due(&self.conn, lane)?;
-                        if !next.is_some_and(|t| t - now <= stay) {
+                        if next.is_none_or(|t| t - now > stay) {
                             self.release_if_idle(lane)?;
                         }
                     }
@@ -519,7 +524,9 @@ impl Worker<'_> {
         if let Some(at) = self.drain_again_at {
             wait = wait.min(at - now);
         }
-        sleep(Duration::from_millis(wait.clamp(1, IDLE_TICK.as_millis() as i64) as u64));
+        sleep(Duration::from_millis(
+            wait.clamp(1, IDLE_TICK.as_millis() as i64) as u64,
+        ));
         Ok(())
     }
 }

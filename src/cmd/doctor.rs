@@ -182,7 +182,12 @@ fn schema(locations: &Locations, report: &mut Report) -> Option<rusqlite::Connec
     let (conn, version, calls) = match opened {
         Ok(opened) => opened,
         Err(e) if is_damage(&e) => {
-            report.add("database", Level::Fail, format!("{path} is damaged: {e}"), RECOVER);
+            report.add(
+                "database",
+                Level::Fail,
+                format!("{path} is damaged: {e}"),
+                RECOVER,
+            );
             return None;
         }
         Err(e) => {
@@ -299,7 +304,10 @@ fn deliveries(conn: &rusqlite::Connection, report: &mut Report) {
         report.add(
             "deliveries",
             Level::Fail,
-            format!("{} failed or stopped, {pending} pending", plural(failed, "delivery", "deliveries")),
+            format!(
+                "{} failed or stopped, {pending} pending",
+                plural(failed, "delivery", "deliveries")
+            ),
             "callhook outbox --status failed; then callhook outbox retry --failed",
         );
     } else if late > 0 {
@@ -369,7 +377,10 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
             report.add(
                 "fallback log",
                 Level::Warn,
-                format!("{} cannot be stored, in {place}", plural(census.bad, "line", "lines")),
+                format!(
+                    "{} cannot be stored, in {place}",
+                    plural(census.bad, "line", "lines")
+                ),
                 format!(
                     "replay moves them to {}",
                     crate::drain::rejected_path(file).display()
@@ -382,7 +393,11 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
                 Level::Note,
                 format!(
                     "{} in {place}",
-                    plural(census.other, "event for another database", "events for other databases")
+                    plural(
+                        census.other,
+                        "event for another database",
+                        "events for other databases"
+                    )
                 ),
                 "",
             );
@@ -452,7 +467,10 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
         if running.is_empty() {
             "not running".to_string()
         } else {
-            format!("running ({})", plural(running.len(), "instance", "instances"))
+            format!(
+                "running ({})",
+                plural(running.len(), "instance", "instances")
+            )
         },
         if running.is_empty() {
             ""

@@ -188,7 +188,11 @@ fn console_program() -> Result<PathBuf> {
 /// Whether a hook runs the console program (`callhook.exe`, not `callhookw.exe` or a
 /// `callhook-<event>` copy of it).
 pub fn runs_console_program(program: &str) -> bool {
-    let name = program.rsplit(['/', '\\']).next().unwrap_or("").to_ascii_lowercase();
+    let name = program
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     name.strip_suffix(".exe").unwrap_or(&name) == "callhook"
 }
 

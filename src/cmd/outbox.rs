@@ -157,7 +157,10 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
         );
         conn.execute(&sql, params_from_iter(ids.iter().chain(ids)))?
     };
-    println!("Queued {} again.", plural(changed, "delivery", "deliveries"));
+    println!(
+        "Queued {} again.",
+        plural(changed, "delivery", "deliveries")
+    );
     if changed > 0 {
         worker::spawn(locations)?;
         println!("The worker delivers them in the background; `callhook outbox` shows progress.");

@@ -10,8 +10,8 @@ use sha2::Sha256;
 
 use crate::call::now_ms;
 use crate::paths::Locations;
-use crate::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
 use crate::query::{REDACTED_HEX_DIGITS, REDACTED_PREFIX as PREFIX, is_redacted};
+use crate::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
 use crate::when::{self, Bound};
 
 #[derive(clap::Args)]
@@ -48,7 +48,12 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     };
     prepare(&conn, key.as_bytes())?;
     if args.dry_run {
-        let counts = old.count(&conn, CALL_NOT_REDACTED, EVENT_NOT_REDACTED, DELIVERY_NOT_REDACTED)?;
+        let counts = old.count(
+            &conn,
+            CALL_NOT_REDACTED,
+            EVENT_NOT_REDACTED,
+            DELIVERY_NOT_REDACTED,
+        )?;
         println!("{}", counts.report("Would redact", before));
         return Ok(());
     }
@@ -91,11 +96,11 @@ fn fresh_key() -> String {
 }
 
 /// What is not redacted yet, of a call (`c`), an event (`e`) and a delivery (`o`).
-const CALL_NOT_REDACTED: &str =
-    "c.number IS NOT redact(c.number) OR c.raw IS NOT redact(c.raw) OR c.name IS NOT redact(c.name)";
+const CALL_NOT_REDACTED: &str = "c.number IS NOT redact(c.number) OR c.raw IS NOT redact(c.raw) OR c.name IS NOT redact(c.name)";
 const EVENT_NOT_REDACTED: &str = "e.caller IS NOT redact(e.caller) OR e.caller_bytes IS NOT NULL \
     OR e.number IS NOT redact(e.number)";
-const DELIVERY_NOT_REDACTED: &str = "o.body IS NOT NULL OR (o.kind = 'popup' AND o.url <> 'redacted')";
+const DELIVERY_NOT_REDACTED: &str =
+    "o.body IS NOT NULL OR (o.kind = 'popup' AND o.url <> 'redacted')";
 
 /// Gives the connection the `redact()` function (keyed) and turns `secure_delete` on: SQLite
 /// then overwrites the space it frees with zeros, rather than leaving the old cells there.

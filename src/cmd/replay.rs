@@ -60,7 +60,9 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
                 done.add(pass);
                 match again {
                     // Lines a hook may still be writing are read once more before the end.
-                    Some(at) => std::thread::sleep(Duration::from_millis((at - now_ms()).clamp(1, 5_000) as u64)),
+                    Some(at) => std::thread::sleep(Duration::from_millis(
+                        (at - now_ms()).clamp(1, 5_000) as u64,
+                    )),
                     None => break Ok(()),
                 }
             }

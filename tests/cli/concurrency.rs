@@ -33,7 +33,6 @@ fn busy_day() -> Vec<(i64, &'static str, String)> {
     plan
 }
 
-
 #[test]
 fn concurrent_hooks_lose_nothing_and_fold_right() {
     let _burst = BURST.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,10 +150,15 @@ fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
         toml_str(example("recorder").to_str().unwrap()),
         toml_str(record.to_str().unwrap())
     ));
-    assert_stored(&output(desk.command_for(&real).args(["event", "incoming", "--", "0"])));
-    wait_until(std::time::Duration::from_secs(30), "the first delivery", || {
-        desk.outbox().iter().all(|d| d["status"] == "delivered")
-    });
+    assert_stored(&output(
+        desk.command_for(&real)
+            .args(["event", "incoming", "--", "0"]),
+    ));
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the first delivery",
+        || desk.outbox().iter().all(|d| d["status"] == "delivered"),
+    );
     std::fs::remove_file(&starts).ok();
     server.wait_for(1, std::time::Duration::from_secs(5));
 
@@ -174,13 +178,20 @@ fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
             failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
     }
-    assert!(failures.is_empty(), "{} hooks failed: {failures:?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} hooks failed: {failures:?}",
+        failures.len()
+    );
     assert!(!desk.fallback_log().exists());
     wait_until(std::time::Duration::from_secs(60), "every delivery", || {
         desk.recorded(&record).len() == PROCESSES + 1 && server.received().len() == PROCESSES + 1
     });
     let workers = std::fs::read_to_string(&starts).unwrap_or_default();
     let started = workers.lines().filter(|l| l.contains(" deliver")).count();
-    assert!((1..=3).contains(&started), "{started} workers started:\n{workers}");
+    assert!(
+        (1..=3).contains(&started),
+        "{started} workers started:\n{workers}"
+    );
     assert!(desk.outbox().iter().all(|d| d["status"] == "delivered"));
 }

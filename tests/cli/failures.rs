@@ -349,7 +349,10 @@ fn a_contacts_file_that_blocks_never_stops_the_hooks() {
     let desk = Desk::new();
     let csv = desk.path("names.csv");
     std::fs::write(&csv, "+4930111,Anna Schmidt\n").unwrap();
-    let desk = desk.with_config(&format!("[contacts]\ncsv = {}\n", toml_str(csv.to_str().unwrap())));
+    let desk = desk.with_config(&format!(
+        "[contacts]\ncsv = {}\n",
+        toml_str(csv.to_str().unwrap())
+    ));
     // The worker reads the file.
     assert_stored(&desk.event("incoming", "+4930999"));
     wait_until(Duration::from_secs(30), "the names", || {
@@ -404,8 +407,15 @@ fn doctor_finds_a_damaged_database() {
             |r| r.get(0),
         )
         .unwrap();
-    let mut file = std::fs::OpenOptions::new().write(true).open(&desk.db).unwrap();
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((root as u64 - 1) * 4096)).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&desk.db)
+        .unwrap();
+    std::io::Seek::seek(
+        &mut file,
+        std::io::SeekFrom::Start((root as u64 - 1) * 4096),
+    )
+    .unwrap();
     std::io::Write::write_all(&mut file, &[0x5a; 4096]).unwrap();
     drop(file);
     let out = desk.event("incoming", "+4930999999");

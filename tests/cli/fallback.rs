@@ -91,7 +91,9 @@ fn the_next_hook_stores_what_the_fallback_log_holds() {
     assert_eq!(desk.fallback_lines(&desk.fallback_log()).len(), 3);
     // No admin: the next event that is stored starts the worker, which stores the rest.
     assert_stored(&desk.event_at(T0 + 60_000, "end", "+4930111"));
-    wait_until(WAIT, "the fallback log to drain", || desk.events().len() == 5);
+    wait_until(WAIT, "the fallback log to drain", || {
+        desk.events().len() == 5
+    });
     assert_eq!(
         summary(&desk.calls()),
         [
@@ -105,7 +107,12 @@ fn the_next_hook_stores_what_the_fallback_log_holds() {
     wait_until(WAIT, "the drained log to go", || {
         std::fs::read_dir(desk.db.parent().unwrap())
             .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().contains("fallback"))
+            .all(|e| {
+                !e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("fallback")
+            })
     });
     // Nothing more happens: the next hook finds nothing to drain.
     assert_stored(&desk.event_at(T0 + 70_000, "incoming", "+4930222"));
@@ -212,7 +219,12 @@ fn bad_lines_are_set_aside_and_never_block_the_others() {
         "{report}"
     );
     assert!(report.contains("5 lines cannot be stored"), "{report}");
-    for why in ["cut short", "not UTF-8", "unknown event `hangup`", "2000-01-01"] {
+    for why in [
+        "cut short",
+        "not UTF-8",
+        "unknown event `hangup`",
+        "2000-01-01",
+    ] {
         assert!(report.contains(why), "{why}: {report}");
     }
     let calls = desk.calls();
@@ -221,10 +233,19 @@ fn bad_lines_are_set_aside_and_never_block_the_others() {
     // The long caller was cut as the hook cuts it.
     assert_eq!(calls[1]["raw"].as_str().unwrap(), &long_caller[..1024]);
     let events = desk.events();
-    assert!(events.iter().any(|e| e.1.len() == 1024 && e.3), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.1.len() == 1024 && e.3),
+        "{events:?}"
+    );
     // The rejected lines are kept as they were.
     let rejected = std::fs::read(desk.path("data/callhook-fallback.log.rejected")).unwrap();
-    assert_eq!(rejected.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(), 5);
+    assert_eq!(
+        rejected
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        5
+    );
     assert!(rejected.windows(3).any(|w| w == b"\xff\xfe\xfd"));
     let doctor = desk.command().arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&doctor.stdout);
@@ -247,7 +268,10 @@ fn doctor_counts_the_events_waiting_in_each_log() {
     append(&temp, &json_line(&line(T0 + 4, "incoming", "3")));
     let out = desk.command().arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "events that wait must be fixed: {text}");
+    assert!(
+        !out.status.success(),
+        "events that wait must be fixed: {text}"
+    );
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("2 events wait to be stored"), "{text}");
     assert!(flat.contains("1 event waits to be stored"), "{text}");
@@ -267,7 +291,11 @@ fn a_drain_killed_at_any_point_loses_nothing_and_stores_nothing_twice() {
             let mut ids = Vec::new();
             for i in 0..600 {
                 let at = T0 + i * 10;
-                let entry = line(at, if i % 2 == 0 { "incoming" } else { "end" }, &format!("{}", i / 2));
+                let entry = line(
+                    at,
+                    if i % 2 == 0 { "incoming" } else { "end" },
+                    &format!("{}", i / 2),
+                );
                 ids.push(id_of(&entry));
                 append(&log, &json_line(&entry));
                 if i % 20 == 0 {
@@ -320,7 +348,10 @@ fn replay_with_its_output_closed_loses_nothing() {
     let desk = Desk::new();
     desk.run(&["deliver"]);
     for i in 0..50 {
-        append(&desk.fallback_log(), &json_line(&line(T0 + i, "incoming", &format!("{i}"))));
+        append(
+            &desk.fallback_log(),
+            &json_line(&line(T0 + i, "incoming", &format!("{i}"))),
+        );
     }
     let mut child = desk
         .command()

@@ -247,7 +247,12 @@ const QUICK_SECOND_CALLS: &[QuickCalls] = &[
     // incoming only, each ended by `end`
     (
         "201",
-        &[(0.0, "incoming"), (0.5, "end"), (1.0, "incoming"), (1.5, "end")],
+        &[
+            (0.0, "incoming"),
+            (0.5, "end"),
+            (1.0, "incoming"),
+            (1.5, "end"),
+        ],
         &[("in", "missed"), ("in", "missed")],
     ),
     // with ring, the second one answered
@@ -285,13 +290,24 @@ const QUICK_SECOND_CALLS: &[QuickCalls] = &[
     // declined twice
     (
         "204",
-        &[(0.0, "incoming"), (0.3, "busy"), (1.0, "incoming"), (1.3, "busy")],
+        &[
+            (0.0, "incoming"),
+            (0.3, "busy"),
+            (1.0, "incoming"),
+            (1.3, "busy"),
+        ],
         &[("in", "busy"), ("in", "busy")],
     ),
     // outgoing: busy, then redialled and answered
     (
         "205",
-        &[(0.0, "outgoing"), (0.4, "busy"), (1.0, "outgoing"), (1.5, "start"), (1.9, "end")],
+        &[
+            (0.0, "outgoing"),
+            (0.4, "busy"),
+            (1.0, "outgoing"),
+            (1.5, "start"),
+            (1.9, "end"),
+        ],
         &[("out", "busy"), ("out", "answered")],
     ),
     // outgoing, both answered
@@ -331,7 +347,13 @@ const QUICK_SECOND_CALLS: &[QuickCalls] = &[
     // a duplicated INVITE while the call rings is still a repeat, and so is a second end
     (
         "209",
-        &[(0.0, "incoming"), (0.05, "incoming"), (0.1, "ring"), (1.0, "end"), (1.2, "end")],
+        &[
+            (0.0, "incoming"),
+            (0.05, "incoming"),
+            (0.1, "ring"),
+            (1.0, "end"),
+            (1.2, "end"),
+        ],
         &[("in", "missed")],
     ),
 ];
@@ -345,7 +367,11 @@ fn a_quick_second_call_from_one_number_is_a_call_of_its_own() {
         .enumerate()
         .flat_map(|(i, (number, events, _))| {
             events.iter().map(move |&(secs, event)| {
-                (T0 + i as i64 * 60_000 + (secs * 1000.0) as i64, event, *number)
+                (
+                    T0 + i as i64 * 60_000 + (secs * 1000.0) as i64,
+                    event,
+                    *number,
+                )
             })
         })
         .collect();
@@ -364,9 +390,19 @@ fn a_quick_second_call_from_one_number_is_a_call_of_its_own() {
         .collect();
     assert_eq!(summary(&calls), want);
     // The second call starts at its own first event and has its own times.
-    let second_202 = calls.iter().filter(|c| c["number"] == "202").nth(1).unwrap();
-    assert_eq!(str_field(second_202, "started_at"), "2026-11-25T10:01:01.000Z");
-    assert_eq!(str_field(second_202, "ringing_at"), "2026-11-25T10:01:01.100Z");
+    let second_202 = calls
+        .iter()
+        .filter(|c| c["number"] == "202")
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        str_field(second_202, "started_at"),
+        "2026-11-25T10:01:01.000Z"
+    );
+    assert_eq!(
+        str_field(second_202, "ringing_at"),
+        "2026-11-25T10:01:01.100Z"
+    );
     assert_eq!(second_202["ring_seconds"], 0.4);
     assert_eq!(second_202["talk_seconds"], 0.4);
 
@@ -438,14 +474,14 @@ fn a_clock_step_during_a_call_keeps_the_call_whole() {
         // The talk time is the time that passed, not the step.
         let talk = call["talk_seconds"].as_f64().unwrap();
         assert!((0.3..10.0).contains(&talk), "{call}");
-        assert!(time(call, "ended_at") >= time(call, "answered_at"), "{call}");
+        assert!(
+            time(call, "ended_at") >= time(call, "answered_at"),
+            "{call}"
+        );
         assert!(time(call, "started_at") >= before, "{call}");
     }
     let third = calls.iter().find(|c| c["number"] == "+4930333").unwrap();
     let started = time(third, "started_at");
     let hour = 3_600_000;
-    assert!(
-        (before - hour..=after - hour).contains(&started),
-        "{third}"
-    );
+    assert!((before - hour..=after - hour).contains(&started), "{third}");
 }

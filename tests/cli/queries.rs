@@ -1043,7 +1043,10 @@ fn redact_leaves_no_old_text_in_the_file() {
         .unwrap();
     assert_success(&out, "redact");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("Redacted 1 call, 1 event and 0 deliveries"), "{report}");
+    assert!(
+        report.contains("Redacted 1 call, 1 event and 0 deliveries"),
+        "{report}"
+    );
     assert!(
         out.stderr.is_empty(),
         "the log was cleared: {:?}",
@@ -1146,13 +1149,17 @@ fn csv_is_formula_safe_in_semicolon_locales() {
 fn long_tables_fit_the_terminal() {
     let desk = Desk::new();
     // Long paths and errors make the widest rows.
-    let deep = desk.path(&format!("data/{}/calls.db", "a-rather-long-folder-name/".repeat(4)));
+    let deep = desk.path(&format!(
+        "data/{}/calls.db",
+        "a-rather-long-folder-name/".repeat(4)
+    ));
     let desk = desk.with_config(&format!(
         "[database]\npath = {}\n[[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:1/a/very/long/endpoint/path/that/goes/on\"\ntimeout = \"1s\"\n",
         toml_str(deep.to_str().unwrap())
     ));
     let mut cmd = desk.bare_command();
-    cmd.env("CALLHOOK_CONFIG", &desk.config).args(["event", "incoming", "--", "1"]);
+    cmd.env("CALLHOOK_CONFIG", &desk.config)
+        .args(["event", "incoming", "--", "1"]);
     assert_stored(&output(&mut cmd));
     for args in [&["doctor"][..], &["outbox"]] {
         for columns in ["100", "60"] {

@@ -19,7 +19,10 @@ fn hooks_keep_storing_while_prune_and_redact_work() {
     );
     assert_success(&out, "generate");
     let mut stored = 0;
-    for command in [&["redact", "--before", "15d"][..], &["prune", "--before", "1h"]] {
+    for command in [
+        &["redact", "--before", "15d"][..],
+        &["prune", "--before", "1h"],
+    ] {
         let mut child = desk
             .command()
             .args(command)

@@ -994,10 +994,17 @@ fn install_refuses_to_hook_the_console_program() {
     std::fs::copy(BIN, &program).unwrap();
     let ini = copy_fixture(&desk, "microsip-utf16le.ini");
     let original = std::fs::read(&ini).unwrap();
-    let out = run_copied(desk.command_for(&program).args(["install", "--ini"]).arg(&ini));
+    let out = run_copied(
+        desk.command_for(&program)
+            .args(["install", "--ini"])
+            .arg(&ini),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("callhookw") && stderr.contains("--force"), "{stderr}");
+    assert!(
+        stderr.contains("callhookw") && stderr.contains("--force"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&ini).unwrap(), original, "nothing written");
     // Forced, it installs and says what that means; doctor warns about it.
     let out = run_copied(
@@ -1016,7 +1023,11 @@ fn install_refuses_to_hook_the_console_program() {
     install_programs(&bin);
     let hookw = bin.join(format!("callhookw{}", std::env::consts::EXE_SUFFIX));
     assert!(hookw.exists());
-    let out = run_copied(desk.command_for(&program).args(["install", "--ini"]).arg(&ini));
+    let out = run_copied(
+        desk.command_for(&program)
+            .args(["install", "--ini"])
+            .arg(&ini),
+    );
     assert_success(&out, "install");
     let (_, report) = doctor_of(&desk, &program, &ini);
     assert!(!report.contains("console program"), "{report}");

@@ -527,13 +527,20 @@ fn a_hostile_endpoint_cannot_exhaust_the_worker() {
     let out = output(&mut deliver);
     assert_success(&out, "deliver under a 512 MiB limit");
     // Far below the 20 s timeout: each answer is read only so far.
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     let rows = desk.outbox();
     assert_eq!(rows[0]["status"], "delivered", "{rows:?}");
     assert_eq!(rows[1]["status"], "failed", "{rows:?}");
     assert_eq!(rows[1]["attempts"], 4);
     let error = rows[1]["last_error"].as_str().unwrap();
-    assert!(error.starts_with("HTTP 500") && error.len() < 1000, "{error}");
+    assert!(
+        error.starts_with("HTTP 500") && error.len() < 1000,
+        "{error}"
+    );
 }
 
 #[test]
@@ -577,9 +584,16 @@ fn an_attempt_that_kills_the_worker_still_counts() {
             );
             break;
         }
-        assert_eq!(row["attempts"], rounds + 1, "counted before it was made: {row}");
+        assert_eq!(
+            row["attempts"],
+            rounds + 1,
+            "counted before it was made: {row}"
+        );
         assert!(
-            row["last_error"].as_str().unwrap().contains("recorded no outcome"),
+            row["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("recorded no outcome"),
             "{row}"
         );
         rounds += 1;
