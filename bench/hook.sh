@@ -2,6 +2,7 @@
 # How long MicroSIP waits for `callhook event`, measured with hyperfine:
 #   - against the sqlite3 CLI inserting one row into a WAL database, in the same run;
 #   - on a nearly empty call log and on one holding $CALLS calls (default 1,000,000);
+#   - with `[database] synchronous = "full"` (every event flushed to the disk);
 #   - the peak memory of one hook process.
 # Usage: bench/hook.sh            (CALLS=… RUNS=… ROUNDS=… to change the sizes)
 # Needs hyperfine, sqlite3 and GNU time (Debian: apt-get install hyperfine sqlite3 time).
@@ -22,6 +23,7 @@ bin=$PWD/target/release/callhookw
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export CALLHOOK_CONFIG=$work/no-config.toml
+printf '[database]\nsynchronous = "full"\n' > "$work/full-sync.toml"
 
 sqlite3 "$work/baseline.db" "PRAGMA journal_mode=WAL;
   CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER, event TEXT, caller TEXT);" >/dev/null
@@ -42,7 +44,8 @@ for round in $(seq "$ROUNDS"); do
     -n "sqlite3 insert" "sqlite3 $work/baseline.db \"INSERT INTO events (at, event, caller) VALUES (1, 'incoming', '+1555\$RANDOM')\"" \
     -n "incoming, empty log" "$(incoming empty)" \
     -n "incoming, $CALLS calls" "$(incoming full)" \
-    -n "callhook (admin program) incoming, empty log" "$(incoming empty | sed 's/callhookw /callhook /')" >&2
+    -n "callhook (admin program) incoming, empty log" "$(incoming empty | sed 's/callhookw /callhook /')" \
+    -n "incoming, empty log, synchronous=full" "CALLHOOK_CONFIG=$work/full-sync.toml $(incoming empty)" >&2
   for db in empty full; do
     hyperfine --shell=bash --warmup 20 --runs "$RUNS" --style basic \
       --export-json "$work/end-$db-$round.json" \
@@ -64,7 +67,7 @@ def medians(name, index):
     """The median over the rounds of each round's median, in ms."""
     return statistics.median(json.load(open(f"{work}/{name}-{r}.json"))["results"][index]["median"] * 1000
                              for r in range(1, rounds + 1))
-base, in_empty, in_full, in_admin = (medians("incoming", i) for i in range(4))
+base, in_empty, in_full, in_admin, in_sync = (medians("incoming", i) for i in range(5))
 end_empty, end_full = (medians(f"end-{db}", 0) for db in ("empty", "full"))
 print("| what (median wall time) | empty log | " + f"{calls:,} calls | ratio |")
 print("|---|---|---|---|")
@@ -75,6 +78,8 @@ print(f"| hook `event end` (closes an open call) | {end_empty:.2f} ms ({end_empt
       f"| {end_full:.2f} ms | {end_full / end_empty:.2f}x |")
 print(f"| `event incoming` through `callhook`, the admin program | {in_admin:.2f} ms "
       f"({in_admin / base:.2f}x sqlite3) | | |")
+print(f"| `event incoming` with `[database] synchronous = \"full\"` | {in_sync:.2f} ms "
+      f"(+{in_sync - in_empty:.2f} ms) | | |")
 print(f"\nPeak memory of one hook process: {peak / 1024:.1f} MiB. "
       f"Database with {calls:,} calls: {size / 1e6:.0f} MB, {size / calls:.0f} bytes per call.")
 PY

@@ -27,6 +27,8 @@ launch start "\"$(win "$release/examples/recorder.exe")\" NUL" ""
 launch incoming "\"$hook\" event incoming --" "+1555{n}"
 launch ring "\"$hook\" event ring --" "+1555{n}"
 launch end "\"$hook\" event end --" "+1555{n}"
+printf '[database]\r\nsynchronous = "full"\r\n' > "$work/full.toml"
+CALLHOOK_CONFIG=$(win "$work/full.toml") launch full "\"$hook\" event incoming --" "+1666{n}"
 
 python3 - "$work" "$RUNS" <<'PY'
 import json, statistics, sys
@@ -41,7 +43,8 @@ print("|---|---|---|")
 for name, what in [("start", "starting a program (the recorder example)"),
                    ("incoming", "`event incoming` (opens a call)"),
                    ("ring", "`event ring` (joins it)"),
-                   ("end", "`event end` (closes it)")]:
+                   ("end", "`event end` (closes it)"),
+                   ("full", "`event incoming` with `synchronous = \"full\"`")]:
     median, p90 = stats(name)
     print(f"| {what} | {median:.1f} ms | {p90:.1f} ms |")
 PY
