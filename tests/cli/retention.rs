@@ -72,7 +72,11 @@ fn vacuum_goes_in_steps_or_waits_for_microsip_to_close() {
             .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(pragma("auto_vacuum"), 2, "new databases vacuum incrementally");
+    assert_eq!(
+        pragma("auto_vacuum"),
+        2,
+        "new databases vacuum incrementally"
+    );
     let size = || std::fs::metadata(&desk.db).unwrap().len();
     let before = size();
     let report = desk.run(&["prune", "--before", "15d", "--vacuum"]);

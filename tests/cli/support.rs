@@ -90,6 +90,9 @@ impl Desk {
             // Local times and days do not depend on the machine's zone; a test that wants
             // another zone sets its own TZ.
             .env("TZ", "UTC")
+            // Tables as wide as their text, so that tests find phrases on one line; a test of
+            // the wrapping sets its own width.
+            .env("COLUMNS", "1000")
             .stdin(Stdio::null());
         cmd
     }
