@@ -10,7 +10,7 @@
 # Needs hyperfine, python3 and GNU time (Debian: apt-get install hyperfine time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-300}
+RUNS=${RUNS:-60}
 POPUPS=${POPUPS:-200}
 for tool in hyperfine python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench/effects.sh needs $tool" >&2; exit 1; }
@@ -28,9 +28,9 @@ url = "https://crm.example.com/search?phone={number}"
 opener = ["$recorder", "$work/popups.jsonl"]
 TOML
 hook() { echo "CALLHOOK_DB=$work/$1.db CALLHOOK_CONFIG=$work/$1.toml $bin event incoming -- +1555\$RANDOM\$RANDOM"; }
-# The pause before each run lets the previous run's worker finish, so that every measured hook
-# starts one.
-hyperfine --shell=bash --warmup 10 --runs "$RUNS" --prepare "sleep 0.03" --style basic \
+# The pause before each run lets the previous run's worker finish (it stays 1.5 s for more
+# work), so that every measured hook starts one; the same pause for both.
+hyperfine --shell=bash --warmup 3 --runs "$RUNS" --prepare "sleep 1.7" --style basic \
   --export-json "$work/hook.json" \
   -n "event, no side effects" "$(hook plain)" \
   -n "event, queues a popup and starts the worker" "$(hook popup)" >&2
@@ -121,10 +121,13 @@ print(f"| `callhook event` queueing a popup and starting the worker | {popup:.2f
 print(f"| start of `callhook event` to start of the popup opener ({len(latency)} calls) | "
       f"{statistics.median(latency):.0f} ms (p90 {latency[int(len(latency) * 0.9)]} ms) |")
 print()
-print("| worker (`callhook deliver`) against | peak memory | took |")
-print("|---|---|---|")
+print("| worker (`callhook deliver`) against | peak memory | took | the delivery |")
+print("|---|---|---|---|")
 for endpoint, what in [("huge", "`200` with a 1 GB body"),
                        ("endless", "`500` with a chunked body that never ends")]:
     kb, took = open(f"{work}/{endpoint}.rss").read().split()
-    print(f"| {what} | {int(kb) / 1024:.1f} MiB | {float(took):.2f} s |")
+    status, error = sqlite3.connect(f"{work}/{endpoint}.db").execute(
+        "SELECT status, last_error FROM outbox").fetchone()
+    outcome = status + (f" ({error[:24]}…)" if error else "")
+    print(f"| {what} | {int(kb) / 1024:.1f} MiB | {float(took):.2f} s | {outcome} |")
 PY

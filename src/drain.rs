@@ -403,17 +403,12 @@ fn claim(conn: &mut Connection, log: &Path) -> Result<()> {
         tx.execute("DELETE FROM fallback_logs WHERE path = ?1", [&original])?;
         Ok(())
     })?;
-    match std::fs::rename(log, &file) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            db::write(conn, |tx| forget(tx, &file))?;
-            Ok(())
-        }
-        Err(e) => {
-            db::write(conn, |tx| forget(tx, &file))?;
-            Err(e).with_context(|| format!("cannot claim {} for draining", log.display()))
-        }
+    if std::fs::rename(log, &file).is_err() {
+        // Gone meanwhile, or held by another program (an editor, a virus scanner): left for
+        // the next drain.
+        db::write(conn, |tx| forget(tx, &file))?;
     }
+    Ok(())
 }
 
 /// The claimed files not yet finished, with the log each came from.

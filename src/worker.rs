@@ -38,6 +38,10 @@ const POLL: Duration = Duration::from_millis(10);
 const IDLE_TICK: Duration = Duration::from_millis(1_000);
 /// How long a popup waits for another worker that is reading a changed contact file.
 const NAMES_WAIT: Duration = Duration::from_secs(2);
+/// Drain passes per run at most (each claims what hooks wrote since the last), and the pause
+/// after one that came to nothing.
+const MAX_DRAIN_PASSES: usize = 10;
+const DRAIN_RETRY_MS: i64 = 500;
 /// A contact file that keeps changing is read at most this often per run.
 const MAX_RELOADS: usize = 3;
 
@@ -111,6 +115,7 @@ struct Worker<'a> {
     drain: Drain<'a>,
     /// When the fallback logs are to be looked at again (files claimed, not yet finished).
     drain_again_at: Option<i64>,
+    drain_passes: usize,
     reloads: usize,
     linger: Duration,
     summary: Summary,
@@ -152,6 +157,7 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         client: None,
         drain: Drain::new(&locations.db, config),
         drain_again_at: None,
+        drain_passes: 0,
         reloads: 0,
         linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
@@ -294,12 +300,22 @@ impl Worker<'_> {
         self.summary.drained += pass.stored;
         self.summary.rejected += pass.rejected;
         self.drain_again_at = pass.again_at;
-        if pass.again_at.is_none() && !drain::needed(&self.conn, &logs)? {
+        self.drain_passes += 1;
+        // A log that cannot be claimed now (another program holds it) waits for the next
+        // hook's worker rather than keeping this one busy.
+        let stuck = self.drain_passes >= MAX_DRAIN_PASSES && pass.again_at.is_none();
+        if pass.again_at.is_none() && (stuck || !drain::needed(&self.conn, &logs)?) {
             // A hook that fails after this looks changed to the next hook, which starts a
             // worker for it.
             self.release(Lane::Fallback)?;
-        } else if !self.renew(Lane::Fallback)? {
-            return Ok(false);
+        } else {
+            if pass.again_at.is_none() && pass.stored == 0 {
+                // Something to drain, and nothing came of this pass: not again at once.
+                self.drain_again_at = Some(now_ms() + DRAIN_RETRY_MS);
+            }
+            if !self.renew(Lane::Fallback)? {
+                return Ok(false);
+            }
         }
         Ok(pass.stored > 0)
     }
