@@ -167,7 +167,7 @@ pub fn check(conn: &Connection, config: &ContactsConfig) -> Result<Check> {
 }
 
 /// A file's modification time (ms) and size, to tell when it changed.
-fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
+pub(crate) fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
     let modified = meta
         .modified()
         .ok()

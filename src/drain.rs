@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::call::now_ms;
 use crate::config::Config;
+use crate::contacts::stamp;
 use crate::db;
 use crate::fallback::{self, Entry, Line};
 use crate::fold::NewEvent;
@@ -452,10 +453,10 @@ fn note_left(conn: &mut Connection, log: &Path, put_back: Option<(bool, u64)>) -
     let stamp = std::fs::metadata(log)
         .ok()
         .map(|m| stamp(&m))
-        .filter(|(size, _)| matches!(put_back, Some((false, bytes)) if bytes == *size as u64));
+        .filter(|(_, size)| matches!(put_back, Some((false, bytes)) if bytes == *size as u64));
     db::write(conn, |tx| {
         match stamp {
-            Some((size, modified)) => tx.execute(
+            Some((modified, size)) => tx.execute(
                 "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, ?2, ?3)",
                 params![key, size, modified],
             )?,
@@ -465,7 +466,7 @@ fn note_left(conn: &mut Connection, log: &Path, put_back: Option<(bool, u64)>) -
     })
 }
 
-/// A row of `fallback_logs`: a path, and the size and time of the log as left (none while it
+/// A row of `fallback_logs`: a path, and the time and size of the log as left (none while it
 /// is being drained).
 type LogRow = (String, Option<(i64, i64)>);
 
@@ -475,19 +476,9 @@ fn rows(conn: &Connection) -> Result<Vec<LogRow>> {
         .query_map([], |r| {
             let size: Option<i64> = r.get(1)?;
             let modified: Option<i64> = r.get(2)?;
-            Ok((r.get(0)?, size.zip(modified)))
+            Ok((r.get(0)?, modified.zip(size)))
         })?
         .collect::<rusqlite::Result<_>>()?)
-}
-
-/// A file's size and modification time (ms), to tell when it changed.
-fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64);
-    (meta.len() as i64, modified)
 }
 
 /// A log in a shared temp directory may be another user's: only our own regular files are

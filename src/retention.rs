@@ -60,72 +60,75 @@ impl Old {
     pub fn calls(
         &self,
         conn: &mut Connection,
-        mut work: impl FnMut(&Transaction<'_>, &[String]) -> Result<()>,
+        work: impl FnMut(&Transaction<'_>, &[String]) -> Result<()>,
     ) -> Result<()> {
-        let mut after = (i64::MIN, String::new());
-        let mut batch = FIRST_BATCH;
-        loop {
-            let started = Instant::now();
-            let last = db::write(conn, |tx| {
-                let rows: Vec<(i64, String)> = tx
-                    .prepare_cached(&format!(
-                        "SELECT started_at, id FROM calls WHERE {OLD} \
-                         AND (started_at, id) > (:after_at, :after_id) \
-                         ORDER BY started_at, id LIMIT :batch"
-                    ))?
-                    .query_map(
-                        named_params! {
-                            ":before": self.before, ":now": self.now,
-                            ":after_at": after.0, ":after_id": after.1, ":batch": batch as i64,
-                        },
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<rusqlite::Result<_>>()?;
-                let ids: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-                if !ids.is_empty() {
-                    work(tx, &ids)?;
-                }
-                Ok(rows.last().cloned())
-            })?;
-            let Some(last) = last else {
-                return Ok(());
-            };
-            after = last;
-            batch = next_batch(batch, started.elapsed());
-            pause(started.elapsed());
-        }
+        let select = |tx: &Transaction<'_>, after: &(i64, String), batch: usize| {
+            let rows: Vec<(i64, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT started_at, id FROM calls WHERE {OLD} \
+                     AND (started_at, id) > (:after_at, :after_id) \
+                     ORDER BY started_at, id LIMIT :batch"
+                ))?
+                .query_map(
+                    named_params! {
+                        ":before": self.before, ":now": self.now,
+                        ":after_at": after.0, ":after_id": after.1, ":batch": batch as i64,
+                    },
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let ids = rows.iter().map(|r| r.1.clone()).collect();
+            Ok((ids, rows.last().cloned()))
+        };
+        in_turns(conn, (i64::MIN, String::new()), select, work)
     }
 
     /// Calls `work` with each batch of the ids of the old events that joined no call.
     pub fn loose_events(
         &self,
         conn: &mut Connection,
-        mut work: impl FnMut(&Transaction<'_>, &[String]) -> Result<()>,
+        work: impl FnMut(&Transaction<'_>, &[String]) -> Result<()>,
     ) -> Result<()> {
-        let mut after = String::new();
-        let mut batch = FIRST_BATCH;
-        loop {
-            let started = Instant::now();
-            let last = db::write(conn, |tx| {
-                let ids: Vec<String> = tx
-                    .prepare_cached(
-                        "SELECT id FROM events WHERE call_id IS NULL AND at < ?1 AND id > ?2 \
-                         ORDER BY id LIMIT ?3",
-                    )?
-                    .query_map(params![self.before, after, batch as i64], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                if !ids.is_empty() {
-                    work(tx, &ids)?;
-                }
-                Ok(ids.last().cloned())
-            })?;
-            let Some(last) = last else {
-                return Ok(());
-            };
-            after = last;
-            batch = next_batch(batch, started.elapsed());
-            pause(started.elapsed());
-        }
+        let select = |tx: &Transaction<'_>, after: &String, batch: usize| {
+            let ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM events WHERE call_id IS NULL AND at < ?1 AND id > ?2 \
+                     ORDER BY id LIMIT ?3",
+                )?
+                .query_map(params![self.before, after, batch as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let last = ids.last().cloned();
+            Ok((ids, last))
+        };
+        in_turns(conn, String::new(), select, work)
+    }
+}
+
+/// Works through rows a batch per turn of the writers' lock: `select` gives the ids of the
+/// batch after `cursor` and the cursor after it, `work` does the job on them; batches grow and
+/// shrink to keep each turn near [`TURN`].
+fn in_turns<C>(
+    conn: &mut Connection,
+    mut cursor: C,
+    mut select: impl FnMut(&Transaction<'_>, &C, usize) -> Result<(Vec<String>, Option<C>)>,
+    mut work: impl FnMut(&Transaction<'_>, &[String]) -> Result<()>,
+) -> Result<()> {
+    let mut batch = FIRST_BATCH;
+    loop {
+        let started = Instant::now();
+        let next = db::write(conn, |tx| {
+            let (ids, next) = select(tx, &cursor, batch)?;
+            if !ids.is_empty() {
+                work(tx, &ids)?;
+            }
+            Ok(next)
+        })?;
+        let Some(next) = next else {
+            return Ok(());
+        };
+        cursor = next;
+        batch = next_batch(batch, started.elapsed());
+        pause(started.elapsed());
     }
 }
 

@@ -33,6 +33,21 @@ fn busy_day() -> Vec<(i64, &'static str, String)> {
     plan
 }
 
+/// Waits for hook processes; each must have stored its event, silently.
+fn all_stored(hooks: Vec<std::process::Child>) {
+    let failures: Vec<String> = hooks
+        .into_iter()
+        .map(|hook| hook.wait_with_output().unwrap())
+        .filter(|out| !out.status.success() || !out.stderr.is_empty())
+        .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} hooks failed: {failures:?}",
+        failures.len()
+    );
+}
+
 #[test]
 fn concurrent_hooks_lose_nothing_and_fold_right() {
     let _burst = BURST.lock().unwrap_or_else(|e| e.into_inner());
@@ -47,18 +62,7 @@ fn concurrent_hooks_lose_nothing_and_fold_right() {
         .iter()
         .map(|&i| desk.spawn_event_at(plan[i].0, plan[i].1, &plan[i].2))
         .collect();
-    let mut failures = Vec::new();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        if !out.status.success() || !out.stderr.is_empty() {
-            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} hooks failed: {failures:?}",
-        failures.len()
-    );
+    all_stored(children);
     assert!(!desk.fallback_log().exists());
     assert_eq!(desk.events().len(), PROCESSES);
 
@@ -143,13 +147,7 @@ fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let record = desk.path("tmp/popups.jsonl");
-    let desk = desk.with_config(&format!(
-        "[[webhook]]\nname = \"crm\"\nurl = {}\n\n[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n",
-        toml_str(server.url("/")),
-        toml_str(example("recorder").to_str().unwrap()),
-        toml_str(record.to_str().unwrap())
-    ));
+    let (desk, record) = desk.with_webhook_and_popup(&server.url("/"));
     assert_stored(&output(
         desk.command_for(&real)
             .args(["event", "incoming", "--", "0"]),
@@ -171,18 +169,7 @@ fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
             retry_start(|| cmd.spawn())
         })
         .collect();
-    let mut failures = Vec::new();
-    for hook in hooks {
-        let out = hook.wait_with_output().unwrap();
-        if !out.status.success() {
-            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} hooks failed: {failures:?}",
-        failures.len()
-    );
+    all_stored(hooks);
     assert!(!desk.fallback_log().exists());
     wait_until(std::time::Duration::from_secs(60), "every delivery", || {
         desk.recorded(&record).len() == PROCESSES + 1 && server.received().len() == PROCESSES + 1

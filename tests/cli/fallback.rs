@@ -123,14 +123,7 @@ fn the_next_hook_stores_what_the_fallback_log_holds() {
 #[test]
 fn stored_late_an_event_gets_its_side_effects() {
     let server = Server::ok();
-    let desk = Desk::new();
-    let record = desk.path("tmp/popups.jsonl");
-    let desk = desk.with_config(&format!(
-        "[[webhook]]\nname = \"crm\"\nurl = {}\n\n[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n",
-        toml_str(server.url("/")),
-        toml_str(example("recorder").to_str().unwrap()),
-        toml_str(record.to_str().unwrap())
-    ));
+    let (desk, record) = Desk::new().with_webhook_and_popup(&server.url("/"));
     desk.run(&["deliver"]);
     // Live events, so that a late one's call is still ringing when it is stored.
     let now = chrono::Utc::now().timestamp_millis();

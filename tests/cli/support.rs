@@ -32,6 +32,19 @@ impl Desk {
         Desk { dir, db, config }
     }
 
+    /// This desk with a webhook to `url` and a popup opened by the recorder, which writes to
+    /// the returned file.
+    pub fn with_webhook_and_popup(self, url: &str) -> (Desk, PathBuf) {
+        let record = self.path("tmp/popups.jsonl");
+        let desk = self.with_config(&format!(
+            "[[webhook]]\nname = \"crm\"\nurl = {}\n\n[popup]\nurl = \"https://crm.example.com/?n={{number}}\"\nopener = [{}, {}]\n",
+            toml_str(url),
+            toml_str(example("recorder").to_str().unwrap()),
+            toml_str(record.to_str().unwrap())
+        ));
+        (desk, record)
+    }
+
     pub fn with_config(self, toml: &str) -> Desk {
         std::fs::write(&self.config, toml).unwrap();
         self
