@@ -79,7 +79,7 @@ port=$(<"$work/port")
 leases() {  # leases DB hold|free: keeps workers away while the delivery is queued
   python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1])
 if sys.argv[2] == 'hold':
-    c.executemany('INSERT OR REPLACE INTO worker_leases VALUES (?, \'bench\', 9999999999999)',
+    c.executemany('INSERT OR REPLACE INTO worker_leases (lane, holder, expires_at) VALUES (?, \'bench\', 9999999999999)',
                   [(l,) for l in ('popup', 'webhook', 'fallback', 'contacts')])
 else:
     c.execute('DELETE FROM worker_leases')

@@ -20,3 +20,6 @@ CREATE INDEX contacts_by_source ON contacts (source, loaded);
 
 -- Retention works through old calls a batch at a time, each batch's deliveries found by call.
 CREATE INDEX outbox_by_call ON outbox (call_id);
+
+-- A hook that finds a lane busy asks its worker for one more look before it lets go.
+ALTER TABLE worker_leases ADD COLUMN wanted INTEGER NOT NULL DEFAULT 0;

@@ -56,11 +56,11 @@ pub fn shift_into_call(
     let last: Option<(i64, i64)> = conn
         .prepare_cached(
             "SELECT e.at, e.boot_ms FROM calls c JOIN events e ON e.call_id = c.id \
-             WHERE c.ended_at IS NULL AND c.number = ?1 AND e.boot_ms BETWEEN ?2 AND ?3 \
-             ORDER BY e.boot_ms DESC LIMIT 1",
+             WHERE c.ended_at IS NULL AND c.number = ?1 AND c.expires_at >= ?4 \
+             AND e.boot_ms BETWEEN ?2 AND ?3 ORDER BY e.boot_ms DESC LIMIT 1",
         )?
         .query_row(
-            params![number, boot.saturating_sub(window_ms), boot],
+            params![number, boot.saturating_sub(window_ms), boot, at],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;

@@ -66,6 +66,55 @@ impl Synchronous {
 /// The keys of `[database]`: a broken key of another name may be a misspelled `path`.
 const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
+/// The config's top-level tables.
+const TABLES: [&str; 8] = [
+    "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts",
+];
+
+/// Whether a broken config still says which database it names: `[database]` (if any) has its
+/// `path` sound (or no `path`, and no key that may be a misspelled one), and no other table
+/// may be a misspelled `[database]` (a name close to it, or one that holds a `path`).
+fn database_is_known(table: &toml::Table, good: &toml::Table) -> bool {
+    let misspelled = table.iter().any(|(key, value)| {
+        !TABLES.contains(&key.as_str())
+            && (close_to(&key.to_ascii_lowercase(), "database")
+                || value.as_table().is_some_and(|t| t.contains_key("path")))
+    });
+    if misspelled {
+        return false;
+    }
+    match table.get("database") {
+        None => true,
+        Some(toml::Value::Table(fields)) => {
+            let kept = good.get("database").and_then(toml::Value::as_table);
+            let failed: Vec<&String> = fields
+                .keys()
+                .filter(|k| !kept.is_some_and(|t| t.contains_key(*k)))
+                .collect();
+            !failed.iter().any(|k| *k == "path")
+                && (fields.contains_key("path")
+                    || failed.iter().all(|k| DATABASE_KEYS.contains(&k.as_str())))
+        }
+        Some(_) => false,
+    }
+}
+
+/// Within two edits (a typo) of `word`.
+fn close_to(text: &str, word: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (text.chars().collect(), word.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()] <= 2
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
@@ -156,66 +205,55 @@ impl Config {
                 .try_into::<Config>()
                 .is_ok_and(|c| c.validate().is_ok())
         };
+        let with = |good: &toml::Table, key: &str, value: toml::Value| {
+            let mut candidate = good.clone();
+            candidate.insert(key.to_string(), value);
+            candidate
+        };
         let mut good = toml::Table::new();
         for (key, value) in table {
-            let mut candidate = good.clone();
-            candidate.insert(key.clone(), value.clone());
+            let candidate = with(&good, key, value.clone());
             if fits(&candidate) {
                 good = candidate;
                 continue;
             }
-            match (key.as_str(), value) {
+            // What is kept of a broken part; a key of none of the config's tables is dropped.
+            let kept = match (key.as_str(), value) {
                 // A broken webhook is left out; the others still go.
                 ("webhook", toml::Value::Array(webhooks)) => {
                     let mut kept = Vec::new();
                     for webhook in webhooks {
-                        let mut candidate = good.clone();
                         let mut list = kept.clone();
                         list.push(webhook.clone());
-                        candidate.insert(key.clone(), toml::Value::Array(list.clone()));
-                        if fits(&candidate) {
+                        if fits(&with(&good, key, toml::Value::Array(list.clone()))) {
                             kept = list;
                         }
                     }
-                    good.insert(key.clone(), toml::Value::Array(kept));
+                    (!kept.is_empty()).then_some(toml::Value::Array(kept))
                 }
                 // A popup is taken whole or not at all.
-                ("popup", _) => {}
-                // Other tables key by key.
-                (_, toml::Value::Table(fields)) => {
+                ("popup", _) => None,
+                // The other tables key by key.
+                (_, toml::Value::Table(fields)) if TABLES.contains(&key.as_str()) => {
                     let mut kept = toml::Table::new();
                     for (field, value) in fields {
-                        let mut candidate = good.clone();
                         let mut table = kept.clone();
                         table.insert(field.clone(), value.clone());
-                        candidate.insert(key.clone(), toml::Value::Table(table.clone()));
-                        if fits(&candidate) {
+                        if fits(&with(&good, key, toml::Value::Table(table.clone()))) {
                             kept = table;
                         }
                     }
-                    good.insert(key.clone(), toml::Value::Table(kept));
+                    (!kept.is_empty()).then_some(toml::Value::Table(kept))
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some(kept) = kept {
+                good = with(&good, key, kept);
             }
         }
-        let config = toml::Value::Table(good.clone())
-            .try_into::<Config>()
-            .unwrap_or_default();
-        let db_known = match table.get("database") {
-            None => true,
-            Some(toml::Value::Table(fields)) => {
-                let kept = good.get("database").and_then(toml::Value::as_table);
-                let failed: Vec<&String> = fields
-                    .keys()
-                    .filter(|k| !kept.is_some_and(|t| t.contains_key(*k)))
-                    .collect();
-                let path_given = fields.contains_key("path");
-                !failed.iter().any(|k| *k == "path")
-                    && (path_given || failed.iter().all(|k| DATABASE_KEYS.contains(&k.as_str())))
-            }
-            Some(_) => false,
-        };
-        (config, db_known)
+        let config = toml::Value::Table(good.clone()).try_into::<Config>().ok();
+        let db_known = config.is_some() && database_is_known(table, &good);
+        (config.unwrap_or_default(), db_known)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -544,6 +582,26 @@ mod tests {
         let (config, known) = salvage("[database]\nsynchronous = \"sometimes\"\n");
         assert!(known);
         assert_eq!(config.database, DatabaseConfig::default());
+        // An unknown table, a webhook table instead of an array of them: the rest stays.
+        let path = "[database]\npath = \"/data/calls.db\"\n";
+        for extra in [
+            "[webhook]\nurl = \"https://a.example.com/\"\n",
+            "[contact]\nx = 1\n",
+            "[a]\nb = 1\n",
+        ] {
+            let (config, known) = salvage(&format!("{extra}{path}"));
+            assert!(known, "{extra}");
+            assert_eq!(
+                config.database.path,
+                Some(PathBuf::from("/data/calls.db")),
+                "{extra}"
+            );
+        }
+        // A misspelled [database] table: not known.
+        for table in ["[Database]", "[databse]", "[db]"] {
+            let (_, known) = salvage(&format!("{table}\npath = \"/data/calls.db\"\n"));
+            assert!(!known, "{table}");
+        }
         // A broken webhook is left out, the good one kept.
         let (config, _) = salvage(
             "[[webhook]]\nname = \"a\"\nurl = \"https://a.example.com/\"\n\

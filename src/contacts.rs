@@ -208,12 +208,11 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
             forget(conn, path)?;
         }
     }
-    for (path, kind, origin) in sources {
+    for (path, kind, _) in sources {
         let key = path.display().to_string();
         let Ok(meta) = std::fs::metadata(&path) else {
-            // Gone (or never there): its names go too. Without a file there is nothing to ask
-            // the database, which keeps the hook's common case to one failed stat.
-            if origin != Origin::AppData {
+            // Gone (or never there): its names go too.
+            if known.iter().any(|k| k.0 == key) {
                 forget(conn, &key)?;
             }
             continue;

@@ -2,19 +2,24 @@
 //! database takes them again, by the worker (which a hook starts when it finds a log) or by
 //! `callhook replay`, each exactly once, in short turns.
 //!
-//! - **Claimed before it is read.** A log is renamed to `<log>.draining-<ms>-<pid>` (recorded in
-//!   `fallback_logs` first, so that a drain cut short is taken up again), so that hooks failing
-//!   meanwhile start a new log, which is never renamed away unread. A hook that opened the log
-//!   just before the rename still writes into the renamed file: a drained file is read once more
-//!   and removed only after [`QUIET_MS`], longer than any hook runs.
+//! - **Claimed before it is read.** A log that holds anything for this database is renamed to
+//!   `<log>.draining-<boot ms>-<pid>` (recorded in `fallback_logs` first, so that a drain cut
+//!   short is taken up again), so that hooks failing meanwhile start a new log, which is never
+//!   renamed away unread. A hook that opened the log just before the rename still writes into
+//!   the renamed file: a drained file is read once more and removed only [`QUIET_MS`] after its
+//!   claim by the boot clock (no clock setting shortens that), longer than any hook runs.
 //! - **Exactly once.** Each entry carries the id its event is stored under: an id already in the
 //!   database is not stored again, so a drain killed at any point and run again stores nothing
 //!   twice. (Lines of older versions, without an id, match on time, event and caller.)
 //! - **One bad line never blocks the others.** Lines that cannot be stored (cut short, not
 //!   UTF-8, not JSON, an unknown event, a time out of range) go to `<log>.rejected`, as they
-//!   were; lines for another database go back to the log, for that database's drain.
+//!   were; lines for another database go back to the log, for that database's drain. A log
+//!   that holds only such lines is not claimed at all, so that two databases sharing a temp
+//!   directory do not keep rewriting it.
+//! - **A file that fails waits.** One that cannot be read, renamed or removed now (another
+//!   program holds it) is left for a later pass; its events stored already stay stored once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,12 +33,16 @@ use crate::contacts::stamp;
 use crate::db;
 use crate::fallback::{self, Entry, Line};
 use crate::fold::NewEvent;
+use crate::lease::{self, Lane};
 use crate::outbox;
 
 /// A drained file is removed only this long after it was claimed: every hook that could still
 /// be writing into it (opened before the rename) has ended by then; its watchdog ends it
 /// within a second.
 pub const QUIET_MS: i64 = 3_000;
+
+/// The fallback lane's lease, renewed at each turn of a drain.
+pub const LEASE_MS: i64 = 60_000;
 
 /// Events stored per turn at most; a turn also ends after [`TURN`].
 const TURN_EVENTS: usize = 200;
@@ -56,8 +65,10 @@ pub struct Drained {
     pub reasons: Vec<String>,
     /// The rejected lines went here.
     pub rejected_files: Vec<PathBuf>,
-    /// Claimed files still to be read once more after [`QUIET_MS`]: when.
-    pub again_at: Option<i64>,
+    /// Claimed files to be read once more and finished after [`QUIET_MS`]: in how long.
+    pub again_in: Option<Duration>,
+    /// Files that could not be read, finished or claimed now (left for a later pass).
+    pub errors: Vec<String>,
 }
 
 impl Drained {
@@ -73,6 +84,7 @@ impl Drained {
                 self.rejected_files.push(file);
             }
         }
+        self.errors.extend(other.errors);
     }
 }
 
@@ -80,61 +92,180 @@ impl Drained {
 pub struct Drain<'a> {
     db: &'a Path,
     config: &'a Config,
+    /// Who drains: the holder of the fallback lane, whose lease each turn renews.
+    holder: String,
     /// The events stored by this drain, so that reading a file once more counts them once.
     stored: HashSet<String>,
-    /// For each log lines were put back into: whether it existed before, and the bytes put.
-    put_back: HashMap<PathBuf, (bool, u64)>,
 }
 
 impl<'a> Drain<'a> {
-    pub fn new(db: &'a Path, config: &'a Config) -> Self {
+    pub fn new(db: &'a Path, config: &'a Config, holder: &str) -> Self {
         Drain {
             db,
             config,
+            holder: holder.to_string(),
             stored: HashSet::new(),
-            put_back: HashMap::new(),
         }
     }
 
-    /// One pass: claims the logs that exist, stores the events of every claimed file, and
-    /// finishes (writes back, rejects, removes) the files claimed over [`QUIET_MS`] ago.
-    pub fn pass(&mut self, conn: &mut Connection, logs: &[PathBuf]) -> Result<Drained> {
-        for log in logs {
-            claim(conn, log)?;
-        }
+    /// One pass: claims the logs that hold anything for this database (when `claim`), stores
+    /// the events of every claimed file, and finishes (puts back, rejects, removes) the files
+    /// claimed over [`QUIET_MS`] ago. A file that fails is left for a later pass, and said in
+    /// `errors`.
+    pub fn pass(
+        &mut self,
+        conn: &mut Connection,
+        logs: &[PathBuf],
+        claim: bool,
+    ) -> Result<Drained> {
         let mut drained = Drained::default();
-        let now = now_ms();
+        if claim {
+            for log in logs {
+                if let Err(e) = self.claim(conn, log) {
+                    drained.errors.push(format!("{}: {e:#}", log.display()));
+                }
+            }
+        }
+        let now = Claimed::now();
         for (file, log) in claimed(conn)? {
-            if !file.exists() {
-                db::write(conn, |tx| forget(tx, &file))?;
+            match std::fs::symlink_metadata(&file) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    db::write(conn, |tx| forget(tx, &file))?;
+                    continue;
+                }
+                Err(e) => {
+                    drained.errors.push(format!("{}: {e}", file.display()));
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            let wait = claimed_at(&file).map_or(Duration::ZERO, |at| at.wait_before_finish(now));
+            let finish = wait.is_zero();
+            match self.read(conn, &file, &log, finish) {
+                Ok(done) => drained.add(done),
+                Err(e) => {
+                    drained.errors.push(format!("{}: {e:#}", file.display()));
+                    continue;
+                }
+            }
+            if !finish {
+                drained.again_in = Some(drained.again_in.map_or(wait, |w| w.min(wait)));
                 continue;
             }
-            let claimed_at = claimed_at(&file).unwrap_or(0);
-            let finish = now >= claimed_at + QUIET_MS;
-            drained.add(
-                self.read(conn, &file, &log, finish)
-                    .with_context(|| format!("cannot drain {}", file.display()))?,
-            );
-            if finish {
-                std::fs::remove_file(&file)
-                    .or_else(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => Ok(()),
-                        _ => Err(e),
-                    })
-                    .with_context(|| format!("cannot remove {}", file.display()))?;
-                db::write(conn, |tx| forget(tx, &file))?;
-            } else {
-                let at = claimed_at + QUIET_MS;
-                drained.again_at = Some(drained.again_at.map_or(at, |t| t.min(at)));
+            match std::fs::remove_file(&file) {
+                Ok(()) => db::write(conn, |tx| forget(tx, &file))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    db::write(conn, |tx| forget(tx, &file))?
+                }
+                // Held by another program (a virus scanner): finished again next time; its
+                // events are stored already and are not stored twice.
+                Err(e) => drained.errors.push(format!("{}: {e}", file.display())),
             }
         }
-        if drained.again_at.is_none() {
+        if drained.again_in.is_none() {
             for log in logs {
-                let put_back = self.put_back.remove(log);
-                note_left(conn, log, put_back)?;
+                self.settle(conn, log)?;
             }
         }
         Ok(drained)
+    }
+
+    /// Whether a log holds anything for this database: an event for it, or a line that no
+    /// database can store (it goes to `.rejected`). Lines for other databases are theirs.
+    fn has_work(&self, log: &Path) -> std::io::Result<bool> {
+        let file = match std::fs::File::open(log) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for line in fallback::read_lines(BufReader::new(file)) {
+            match line? {
+                Line::Entry(entry, _) if !entry.is_for(self.db) => {}
+                _ => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Renames `log` aside for draining, if it holds anything for this database (and, in a
+    /// shared temp directory, is the current user's).
+    fn claim(&self, conn: &mut Connection, log: &Path) -> Result<()> {
+        let Ok(meta) = std::fs::symlink_metadata(log) else {
+            return Ok(());
+        };
+        if !is_ours(&meta) || !self.has_work(log)? {
+            return Ok(());
+        }
+        let mut name = log.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(
+            "{DRAINING}{}-{}",
+            Claimed::now().0,
+            std::process::id()
+        ));
+        let file = log.with_file_name(name);
+        // Recorded first: should the drain stop after the rename, the next one finds the file.
+        let (key, original) = (file.display().to_string(), log.display().to_string());
+        db::write(conn, |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, NULL, NULL)",
+                [&key],
+            )?;
+            // The log itself is gone now: whatever appears there next is new.
+            tx.execute("DELETE FROM fallback_logs WHERE path = ?1", [&original])?;
+            Ok(())
+        })?;
+        if let Err(e) = std::fs::rename(log, &file) {
+            db::write(conn, |tx| forget(tx, &file))?;
+            if e.kind() != std::io::ErrorKind::NotFound {
+                // Held by another program: left for a later pass.
+                return Err(e).with_context(|| format!("cannot take {}", log.display()));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a drain: a log that holds nothing for this database is recorded as it is (hooks
+    /// then see it unchanged, and start no worker for it); one that does is left to look
+    /// changed, for the next drain.
+    fn settle(&self, conn: &mut Connection, log: &Path) -> Result<()> {
+        let key = log.display().to_string();
+        // The stamp before the reading: a line written after it changes the file again.
+        let stamp = std::fs::metadata(log).ok().map(|m| stamp(&m));
+        let settled = stamp.filter(|_| self.has_work(log).is_ok_and(|work| !work));
+        db::write(conn, |tx| {
+            match settled {
+                Some((modified, size)) => tx.execute(
+                    "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, ?2, ?3)",
+                    params![key, size, modified],
+                )?,
+                None => tx.execute("DELETE FROM fallback_logs WHERE path = ?1", [&key])?,
+            };
+            Ok(())
+        })
+    }
+
+    /// Takes a copy of a file given to `replay --log` into the database's directory as a claimed
+    /// file, leaving the file itself as it is; it is finished at the first pass.
+    pub fn adopt(&self, conn: &mut Connection, file: &Path) -> Result<()> {
+        let log = fallback::path_for(Some(self.db));
+        let mut name = log.file_name().unwrap_or_default().to_os_string();
+        // Claimed at boot time 0: no hook writes into a copy, nothing to wait for.
+        name.push(format!("{DRAINING}0-{}-{}", std::process::id(), now_ms()));
+        let copy = log.with_file_name(name);
+        let key = copy.display().to_string();
+        db::write(conn, |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, NULL, NULL)",
+                [&key],
+            )?;
+            Ok(())
+        })?;
+        if let Err(e) = std::fs::copy(file, &copy) {
+            let _ = std::fs::remove_file(&copy);
+            db::write(conn, |tx| forget(tx, &copy))?;
+            return Err(e).with_context(|| format!("cannot read {}", file.display()));
+        }
+        Ok(())
     }
 
     /// Stores the events of one claimed file that are for this database and not stored yet;
@@ -165,13 +296,8 @@ impl<'a> Drain<'a> {
                 if finish {
                     let mut line = bytes;
                     line.push(b'\n');
-                    let put = self
-                        .put_back
-                        .entry(log.to_path_buf())
-                        .or_insert_with(|| (log.exists(), 0));
                     fallback::append_line(log, &line)
                         .with_context(|| format!("cannot write {}", log.display()))?;
-                    put.1 += line.len() as u64;
                     drained.other += 1;
                 }
                 continue;
@@ -225,17 +351,19 @@ impl<'a> Drain<'a> {
         let names = !crate::contacts::check(conn, &self.config.contacts)?.stale;
         let mut rest = chunk.as_slice();
         while !rest.is_empty() {
-            let config = self.config;
+            let (config, holder) = (self.config, &self.holder);
             let (stored, present) = db::write(conn, |tx| {
                 let started = Instant::now();
-                let (mut stored, mut present) = (Vec::new(), 0);
+                let (mut stored, mut present) = (Vec::new(), Vec::new());
                 let mut recorded = Vec::new();
+                // A long drain keeps its lane.
+                lease::renew(tx, Lane::Fallback, holder, now_ms() + LEASE_MS)?;
                 for (event, has_id) in rest {
-                    if stored.len() + present >= TURN_EVENTS || started.elapsed() >= TURN {
+                    if stored.len() + present.len() >= TURN_EVENTS || started.elapsed() >= TURN {
                         break;
                     }
                     if is_stored(tx, event, *has_id)? {
-                        present += 1;
+                        present.push(key(event, *has_id));
                         continue;
                     }
                     crate::hook::record_event(tx, config, event, names)?;
@@ -254,14 +382,10 @@ impl<'a> Drain<'a> {
                 }
                 Ok((stored, present))
             })?;
-            let used = stored.len() + present;
+            let used = stored.len() + present.len();
             if finish {
                 // Those this drain stored on an earlier reading of the file are not "present".
-                drained.present += rest[..used]
-                    .iter()
-                    .filter(|(event, has_id)| !self.stored.contains(&key(event, *has_id)))
-                    .count()
-                    - stored.len();
+                drained.present += present.iter().filter(|k| !self.stored.contains(*k)).count();
             }
             drained.stored += stored.len();
             self.stored.extend(stored);
@@ -382,36 +506,6 @@ pub fn rejected_path(log: &Path) -> PathBuf {
 
 const DRAINING: &str = ".draining-";
 
-/// Renames `log` aside for draining, if it exists (and, in a shared temp directory, is ours).
-fn claim(conn: &mut Connection, log: &Path) -> Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(log) else {
-        return Ok(());
-    };
-    if !is_ours(&meta) {
-        return Ok(());
-    }
-    let mut name = log.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("{DRAINING}{}-{}", now_ms(), std::process::id()));
-    let file = log.with_file_name(name);
-    // Recorded first: should the drain stop after the rename, the next one finds the file.
-    let (key, original) = (file.display().to_string(), log.display().to_string());
-    db::write(conn, |tx| {
-        tx.execute(
-            "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, NULL, NULL)",
-            [&key],
-        )?;
-        // The log itself is gone now: whatever appears there next is new.
-        tx.execute("DELETE FROM fallback_logs WHERE path = ?1", [&original])?;
-        Ok(())
-    })?;
-    if std::fs::rename(log, &file).is_err() {
-        // Gone meanwhile, or held by another program (an editor, a virus scanner): left for
-        // the next drain.
-        db::write(conn, |tx| forget(tx, &file))?;
-    }
-    Ok(())
-}
-
 /// The claimed files not yet finished, with the log each came from.
 fn claimed(conn: &Connection) -> Result<Vec<(PathBuf, PathBuf)>> {
     let mut files = Vec::new();
@@ -430,11 +524,31 @@ fn claimed(conn: &Connection) -> Result<Vec<(PathBuf, PathBuf)>> {
     Ok(files)
 }
 
+/// When a file was claimed, by the boot clock (which no clock setting moves): in its name.
+#[derive(Clone, Copy)]
+struct Claimed(i64);
+
+impl Claimed {
+    fn now() -> Claimed {
+        Claimed(crate::clock::boot_ms().unwrap_or_else(now_ms))
+    }
+
+    /// How long to wait before the file may be finished: until [`QUIET_MS`] after its claim.
+    /// A claim "later" than now was made before the computer started again: no hook of then
+    /// is running.
+    fn wait_before_finish(self, now: Claimed) -> Duration {
+        if self.0 > now.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis((self.0 + QUIET_MS - now.0).max(0) as u64)
+    }
+}
+
 /// When a claimed file was claimed, from its name.
-fn claimed_at(file: &Path) -> Option<i64> {
+fn claimed_at(file: &Path) -> Option<Claimed> {
     let name = file.file_name()?.to_str()?;
     let (_, rest) = name.rsplit_once(DRAINING)?;
-    rest.split('-').next()?.parse().ok()
+    rest.split('-').next()?.parse().ok().map(Claimed)
 }
 
 fn forget(conn: &Connection, file: &Path) -> Result<()> {
@@ -443,27 +557,6 @@ fn forget(conn: &Connection, file: &Path) -> Result<()> {
         [file.display().to_string()],
     )?;
     Ok(())
-}
-
-/// After a drain: records `log` as it is now, if it holds only the lines the drain put back
-/// (`put_back`: whether it existed before, and the bytes put); else leaves it to look changed,
-/// so that the next drain reads what hooks wrote meanwhile.
-fn note_left(conn: &mut Connection, log: &Path, put_back: Option<(bool, u64)>) -> Result<()> {
-    let key = log.display().to_string();
-    let stamp = std::fs::metadata(log)
-        .ok()
-        .map(|m| stamp(&m))
-        .filter(|(_, size)| matches!(put_back, Some((false, bytes)) if bytes == *size as u64));
-    db::write(conn, |tx| {
-        match stamp {
-            Some((modified, size)) => tx.execute(
-                "INSERT OR REPLACE INTO fallback_logs (path, size, modified) VALUES (?1, ?2, ?3)",
-                params![key, size, modified],
-            )?,
-            None => tx.execute("DELETE FROM fallback_logs WHERE path = ?1", [&key])?,
-        };
-        Ok(())
-    })
 }
 
 /// A row of `fallback_logs`: a path, and the time and size of the log as left (none while it

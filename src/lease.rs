@@ -39,18 +39,28 @@ const STARTING: &str = "starting";
 pub const CLAIM_MS: i64 = 5_000;
 
 /// Claims each of `lanes` that no worker holds and no hook has claimed, for the worker the
-/// caller is about to start (in the caller's transaction); returns whether it claimed any.
+/// caller is about to start (in the caller's transaction); returns whether it claimed any. A
+/// lane that is held is marked wanted: its worker looks once more before it lets go, so that
+/// work found by a hook just before the release is never left without a worker.
 pub fn claim(conn: &Connection, lanes: &[Lane], now: i64) -> Result<bool> {
     let mut claimed = false;
     for lane in lanes {
-        claimed |= conn
+        let taken = conn
             .prepare_cached(
                 "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
-                 expires_at = excluded.expires_at WHERE worker_leases.expires_at <= ?4",
+                 expires_at = excluded.expires_at, wanted = 0 \
+                 WHERE worker_leases.expires_at <= ?4",
             )?
             .execute(params![lane.as_str(), STARTING, now + CLAIM_MS, now])?
             == 1;
+        if !taken {
+            conn.prepare_cached(
+                "UPDATE worker_leases SET wanted = 1 WHERE lane = ?1 AND wanted = 0",
+            )?
+            .execute([lane.as_str()])?;
+        }
+        claimed |= taken;
     }
     Ok(claimed)
 }
@@ -69,7 +79,7 @@ pub fn acquire(conn: &Connection, lane: Lane, holder: &str, until: i64, now: i64
     Ok(conn.execute(
         "INSERT INTO worker_leases (lane, holder, expires_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, \
-         expires_at = excluded.expires_at \
+         expires_at = excluded.expires_at, wanted = 0 \
          WHERE worker_leases.expires_at <= ?4 OR worker_leases.holder IN (?5, excluded.holder)",
         params![lane.as_str(), holder, until, now, STARTING],
     )? == 1)
@@ -83,8 +93,24 @@ pub fn renew(conn: &Connection, lane: Lane, holder: &str, until: i64) -> Result<
     )? == 1)
 }
 
-/// Gives our lease up.
-pub fn release(conn: &Connection, lane: Lane, holder: &str) -> Result<()> {
+/// Gives our lease up, unless a hook wanted the lane meanwhile (see [`claim`]): then the mark
+/// is cleared and false returned, for the worker to look once more.
+pub fn release(conn: &Connection, lane: Lane, holder: &str) -> Result<bool> {
+    let released = conn.execute(
+        "DELETE FROM worker_leases WHERE lane = ?1 AND holder = ?2 AND wanted = 0",
+        params![lane.as_str(), holder],
+    )? == 1;
+    if !released {
+        conn.execute(
+            "UPDATE worker_leases SET wanted = 0 WHERE lane = ?1 AND holder = ?2",
+            params![lane.as_str(), holder],
+        )?;
+    }
+    Ok(released)
+}
+
+/// Gives our lease up whatever was wanted (a worker that stops; the next hook starts another).
+pub fn give_up(conn: &Connection, lane: Lane, holder: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM worker_leases WHERE lane = ?1 AND holder = ?2",
         params![lane.as_str(), holder],

@@ -38,10 +38,10 @@ const POLL: Duration = Duration::from_millis(10);
 const IDLE_TICK: Duration = Duration::from_millis(1_000);
 /// How long a popup waits for another worker that is reading a changed contact file.
 const NAMES_WAIT: Duration = Duration::from_secs(2);
-/// Drain passes per run at most (each claims what hooks wrote since the last), and the pause
-/// after one that came to nothing.
+/// Drain passes per run that claim logs (each claims what hooks wrote since the last), and the
+/// pause after one that came to nothing.
 const MAX_DRAIN_PASSES: usize = 10;
-const DRAIN_RETRY_MS: i64 = 500;
+const DRAIN_RETRY: Duration = Duration::from_millis(500);
 /// A contact file that keeps changing is read at most this often per run.
 const MAX_RELOADS: usize = 3;
 
@@ -114,7 +114,7 @@ struct Worker<'a> {
     client: Option<reqwest::blocking::Client>,
     drain: Drain<'a>,
     /// When the fallback logs are to be looked at again (files claimed, not yet finished).
-    drain_again_at: Option<i64>,
+    drain_again: Option<Instant>,
     drain_passes: usize,
     reloads: usize,
     linger: Duration,
@@ -152,18 +152,25 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         conn,
         locations,
         config,
+        drain: Drain::new(&locations.db, config, &holder),
         holder,
         lanes,
         client: None,
-        drain: Drain::new(&locations.db, config),
-        drain_again_at: None,
+        drain_again: None,
         drain_passes: 0,
         reloads: 0,
         linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
     };
-    worker.run()?;
-    Ok(worker.summary)
+    let result = worker.run();
+    if result.is_err() {
+        // Stopped by an error: the next hook starts another worker at once, not after the
+        // leases lapse.
+        for lane in worker.lanes.clone() {
+            let _ = worker.give_up(lane);
+        }
+    }
+    result.map(|()| worker.summary)
 }
 
 fn lease_ms(config: &Config, lane: Lane) -> i64 {
@@ -217,11 +224,46 @@ impl Worker<'_> {
         db::write(&mut self.conn, work)
     }
 
-    /// Gives a lane up.
-    fn release(&mut self, lane: Lane) -> Result<()> {
+    /// Gives a lane up, unless a hook wanted it meanwhile (then false: look once more).
+    fn release(&mut self, lane: Lane) -> Result<bool> {
         let holder = self.holder.clone();
-        self.write(|tx| lease::release(tx, lane, &holder))?;
+        let released = self.write(|tx| lease::release(tx, lane, &holder))?;
+        if released {
+            self.lanes.retain(|&l| l != lane);
+        }
+        Ok(released)
+    }
+
+    /// Gives a lane up, whatever was wanted.
+    fn give_up(&mut self, lane: Lane) -> Result<()> {
+        let holder = self.holder.clone();
+        self.write(|tx| lease::give_up(tx, lane, &holder))?;
         self.lanes.retain(|&l| l != lane);
+        Ok(())
+    }
+
+    /// Takes the delivery lanes that have work due and no worker (a drain queued deliveries
+    /// after their worker let them go).
+    fn take_free_lanes(&mut self) -> Result<()> {
+        let holder = self.holder.clone();
+        let config = self.config;
+        let taken = self.write(|tx| {
+            let now = now_ms();
+            let mut taken = Vec::new();
+            for lane in [Lane::Popup, Lane::Webhook] {
+                if outbox::due(tx, lane, now)?
+                    && lease::acquire(tx, lane, &holder, now + lease_ms(config, lane), now)?
+                {
+                    taken.push(lane);
+                }
+            }
+            Ok(taken)
+        })?;
+        for lane in taken {
+            if !self.holds(lane) {
+                self.lanes.push(lane);
+            }
+        }
         Ok(())
     }
 
@@ -233,8 +275,7 @@ impl Worker<'_> {
             if outbox::due(tx, lane, now_ms())? {
                 return Ok(false);
             }
-            lease::release(tx, lane, &holder)?;
-            Ok(true)
+            lease::release(tx, lane, &holder)
         })?;
         if released {
             self.lanes.retain(|&l| l != lane);
@@ -258,8 +299,11 @@ impl Worker<'_> {
         // A file that cannot be read is recorded as such (`callhook doctor` shows it).
         let _ = contacts::reload(&mut self.conn, &self.config.contacts, &self.config.numbers);
         self.reloads += 1;
-        let stale = contacts::check(&self.conn, &self.config.contacts)?.stale;
-        if !stale || self.reloads >= MAX_RELOADS {
+        if self.reloads >= MAX_RELOADS {
+            // A file that keeps changing: the next hook after it settles starts another worker.
+            return self.give_up(Lane::Contacts);
+        }
+        if !contacts::check(&self.conn, &self.config.contacts)?.stale {
             self.release(Lane::Contacts)?;
         }
         Ok(())
@@ -292,29 +336,38 @@ impl Worker<'_> {
 
     /// Stores the events of the fallback logs; lets the lane go when nothing is left.
     fn fallback(&mut self) -> Result<bool> {
-        if self.drain_again_at.is_some_and(|at| now_ms() < at) {
+        if self.drain_again.is_some_and(|at| Instant::now() < at) {
+            return Ok(false);
+        }
+        // A drain can take a while: a popup queued meanwhile gets a worker of its own.
+        if self.holds(Lane::Popup) && !self.release_if_idle(Lane::Popup)? {
             return Ok(false);
         }
         let logs = fallback::logs_for(&self.locations.db);
-        let pass = self.drain.pass(&mut self.conn, &logs)?;
+        // Each pass claims what hooks wrote since the last; after a few, only the files
+        // claimed are finished (hooks that keep failing do not keep one worker busy).
+        let claim = self.drain_passes < MAX_DRAIN_PASSES;
+        self.drain_passes += 1;
+        let pass = self.drain.pass(&mut self.conn, &logs, claim)?;
         self.summary.drained += pass.stored;
         self.summary.rejected += pass.rejected;
-        self.drain_again_at = pass.again_at;
-        self.drain_passes += 1;
-        // A log that cannot be claimed now (another program holds it) waits for the next
-        // hook's worker rather than keeping this one busy.
-        let stuck = self.drain_passes >= MAX_DRAIN_PASSES && pass.again_at.is_none();
-        if pass.again_at.is_none() && (stuck || !drain::needed(&self.conn, &logs)?) {
-            // A hook that fails after this looks changed to the next hook, which starts a
-            // worker for it.
-            self.release(Lane::Fallback)?;
-        } else {
-            if pass.again_at.is_none() && pass.stored == 0 {
+        if pass.stored > 0 {
+            // Their deliveries need a worker; their lanes may have been let go meanwhile.
+            self.take_free_lanes()?;
+        }
+        self.drain_again = pass.again_in.map(|wait| Instant::now() + wait);
+        if pass.again_in.is_none() {
+            if !claim {
+                self.give_up(Lane::Fallback)?;
+            } else if drain::needed(&self.conn, &logs)? {
                 // Something to drain, and nothing came of this pass: not again at once.
-                self.drain_again_at = Some(now_ms() + DRAIN_RETRY_MS);
-            }
-            if !self.renew(Lane::Fallback)? {
-                return Ok(false);
+                if pass.stored == 0 {
+                    self.drain_again = Some(Instant::now() + DRAIN_RETRY);
+                }
+            } else {
+                // A hook that fails after this looks changed to the next hook, which starts
+                // a worker for it (or, if it saw this lane held, asks for one more pass).
+                self.release(Lane::Fallback)?;
             }
         }
         Ok(pass.stored > 0)
@@ -537,8 +590,8 @@ impl Worker<'_> {
                 self.renew(Lane::Webhook)?;
             }
         }
-        if let Some(at) = self.drain_again_at {
-            wait = wait.min(at - now);
+        if let Some(at) = self.drain_again {
+            wait = wait.min(at.saturating_duration_since(Instant::now()).as_millis() as i64);
         }
         sleep(Duration::from_millis(
             wait.clamp(1, IDLE_TICK.as_millis() as i64) as u64,

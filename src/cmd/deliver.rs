@@ -13,7 +13,11 @@ pub struct Args {
 }
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
-    locations.require_config()?;
+    // The worker a hook started does the work the hook queued with the config's sound keys
+    // (it stored its event so, and exited 3); run by hand, deliver wants a sound config.
+    if !args.background || locations.db_unknown {
+        locations.require_config()?;
+    }
     let summary = worker::deliver(locations, args.background)?;
     if summary.busy {
         println!("Another worker is delivering.");

@@ -7,6 +7,7 @@ use comfy_table::Cell;
 use rusqlite::params_from_iter;
 
 use crate::call::now_ms;
+use crate::db;
 use crate::outbox::Delivery;
 use crate::output::{self, local_time, plural, terminal_safe};
 use crate::paths::Locations;
@@ -126,17 +127,18 @@ fn list(locations: &Locations, status: Option<State>, limit: u32, format: Format
 }
 
 fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
-    let conn = locations.existing_db()?;
+    let mut conn = locations.existing_db()?;
     let now = now_ms();
-    let changed = if failed {
-        conn.execute(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?1 \
-             WHERE status IN ('failed', 'stopped')",
-            [now],
-        )?
-    } else {
+    let changed = db::write(&mut conn, |tx| {
+        if failed {
+            return Ok(tx.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?1 \
+                 WHERE status IN ('failed', 'stopped')",
+                [now],
+            )?);
+        }
         let placeholders = vec!["?"; ids.len()].join(", ");
-        let found: i64 = conn.query_row(
+        let found: i64 = tx.query_row(
             &format!("SELECT count(*) FROM outbox WHERE id IN ({placeholders})"),
             params_from_iter(ids),
             |row| row.get(0),
@@ -155,8 +157,8 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
              AND target IN (SELECT target FROM outbox WHERE kind = 'webhook' \
                             AND status = 'stopped' AND id IN ({placeholders})))"
         );
-        conn.execute(&sql, params_from_iter(ids.iter().chain(ids)))?
-    };
+        Ok(tx.execute(&sql, params_from_iter(ids.iter().chain(ids)))?)
+    })?;
     println!(
         "Queued {} again.",
         plural(changed, "delivery", "deliveries")

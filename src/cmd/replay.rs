@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::call::now_ms;
 use crate::db;
-use crate::drain::{Drain, Drained};
+use crate::drain::{Drain, Drained, LEASE_MS};
 use crate::fallback;
 use crate::lease::{self, Lane};
 use crate::output::{plural, terminal_safe};
@@ -17,27 +17,22 @@ use crate::paths::Locations;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The fallback log [default: the one next to the database, and the temp directory's]
+    /// A fallback log to store the events of (read, left as it is) [default: the one next to
+    /// the database, and the temp directory's]
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
 }
-
-/// Replay's hold on the fallback lane, renewed after each pass; should replay be killed, a
-/// worker takes the lane over after this.
-const LEASE_MS: i64 = 60_000;
 
 /// How long replay waits for a worker that is draining the logs already.
 const WAIT_FOR_WORKER: Duration = Duration::from_secs(30);
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let logs = match args.log {
-        Some(log) => vec![log],
-        None => fallback::logs_for(&locations.db),
-    };
+    let logs = fallback::logs_for(&locations.db);
     let mut conn = locations.open_db()?;
     let holder = format!("replay {}", std::process::id());
-    // One drain at a time: a worker draining now has the lane.
+    // One drain at a time: a worker draining now has the lane. Replay's lease is renewed at
+    // each turn; should replay be killed, a worker takes the lane over after it lapses.
     let until = std::time::Instant::now() + WAIT_FOR_WORKER;
     while !db::write(&mut conn, |tx| {
         let now = now_ms();
@@ -48,32 +43,46 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut drain = Drain::new(&locations.db, &locations.config);
+    let mut drain = Drain::new(&locations.db, &locations.config, &holder);
     let mut done = Drained::default();
-    let result = loop {
-        match drain.pass(&mut conn, &logs) {
-            Ok(pass) => {
-                let again = pass.again_at;
-                db::write(&mut conn, |tx| {
-                    lease::renew(tx, Lane::Fallback, &holder, now_ms() + LEASE_MS)
-                })?;
-                done.add(pass);
-                match again {
-                    // Lines a hook may still be writing are read once more before the end.
-                    Some(at) => std::thread::sleep(Duration::from_millis(
-                        (at - now_ms()).clamp(1, 5_000) as u64,
-                    )),
-                    None => break Ok(()),
-                }
-            }
-            Err(e) => break Err(e),
+    let result = (|| -> Result<()> {
+        if let Some(file) = &args.log {
+            // A copy: the file given stays as it is.
+            drain.adopt(&mut conn, file)?;
         }
-    };
-    db::write(&mut conn, |tx| lease::release(tx, Lane::Fallback, &holder))?;
+        // The file given, or the logs; and whatever earlier drains left unfinished.
+        let claim = args.log.is_none();
+        loop {
+            let pass = drain.pass(&mut conn, &logs, claim)?;
+            let again = pass.again_in;
+            done.add(pass);
+            match again {
+                // Lines a hook may still be writing are read once more before the end.
+                Some(wait) => std::thread::sleep(wait.max(Duration::from_millis(1))),
+                None => return Ok(()),
+            }
+        }
+    })();
+    db::write(&mut conn, |tx| lease::give_up(tx, Lane::Fallback, &holder))?;
     result?;
+    if done.stored > 0 && locations.config.has_side_effects() {
+        // Their webhooks and popups: delivered in the background, as a hook's are.
+        let _ = crate::worker::spawn(locations);
+    }
     // The report comes after the work, and a closed output cannot undo any of it.
-    let _ = report(&mut std::io::stdout().lock(), &done, &logs);
-    Ok(())
+    let shown = match &args.log {
+        Some(file) => vec![file.clone()],
+        None => logs,
+    };
+    let _ = report(&mut std::io::stdout().lock(), &done, &shown);
+    if done.errors.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "some files could not be drained now (later drains take them up again): {}",
+            done.errors.join("; ")
+        )
+    }
 }
 
 fn report(out: &mut impl Write, done: &Drained, logs: &[PathBuf]) -> std::io::Result<()> {

@@ -361,3 +361,45 @@ fn replay_with_its_output_closed_loses_nothing() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(desk.events().len(), 50);
 }
+
+#[test]
+fn lines_for_another_database_are_left_alone() {
+    // A temp directory shared with another call log: its lines are not this database's to
+    // take, nor to rewrite.
+    let desk = Desk::new();
+    assert_stored(&desk.event("incoming", "1"));
+    let temp = desk.path("tmp/callhook-fallback.log");
+    for i in 0..3 {
+        let other = entry(T0 + i, "end", "2", Some("/elsewhere/calls.db"));
+        append(&temp, &json_line(&other));
+    }
+    let before = std::fs::read(&temp).unwrap();
+    let started = std::time::Instant::now();
+    let report = desk.run(&["replay"]);
+    assert!(report.contains("Nothing to replay"), "{report}");
+    desk.run(&["deliver"]);
+    assert!(started.elapsed() < WAIT);
+    assert_eq!(std::fs::read(&temp).unwrap(), before, "untouched");
+    // Hooks now find it as the last drain left it: no worker for it.
+    assert_stored(&desk.event("ring", "1"));
+    std::thread::sleep(Duration::from_millis(300));
+    let leases: i64 = desk
+        .conn()
+        .query_row("SELECT count(*) FROM worker_leases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(leases, 0);
+    assert_eq!(std::fs::read(&temp).unwrap(), before);
+}
+
+#[test]
+fn replay_of_a_given_file_leaves_it_as_it_is() {
+    let desk = Desk::new();
+    assert_stored(&desk.event_at(T0, "incoming", "1"));
+    let file = desk.path("saved-fallback.log");
+    append(&file, &json_line(&line(T0 + 5_000, "end", "1")));
+    let before = std::fs::read(&file).unwrap();
+    let report = desk.run(&["replay", "--log", file.to_str().unwrap()]);
+    assert!(report.contains("Stored 1 event"), "{report}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    assert_eq!(summary(&desk.calls()), [row("1", "in", "missed")]);
+}

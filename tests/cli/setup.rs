@@ -1032,3 +1032,37 @@ fn install_refuses_to_hook_the_console_program() {
     let (_, report) = doctor_of(&desk, &program, &ini);
     assert!(!report.contains("console program"), "{report}");
 }
+
+#[test]
+fn a_contacts_file_that_goes_away_takes_its_names_with_it() {
+    let desk = Desk::new();
+    let appdata = desk.path("home/AppData/Roaming/MicroSIP");
+    std::fs::create_dir_all(&appdata).unwrap();
+    let xml = appdata.join("Contacts.xml");
+    std::fs::write(
+        &xml,
+        r#"<contacts><contact name="Ann" number="777"/></contacts>"#,
+    )
+    .unwrap();
+    let sources = || -> i64 {
+        desk.conn()
+            .query_row("SELECT count(*) FROM contact_sources", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_stored(&desk.event("incoming", "1"));
+    wait_until(std::time::Duration::from_secs(30), "the names", || {
+        sources() == 1
+    });
+    std::fs::remove_file(&xml).unwrap();
+    assert_stored(&desk.event("incoming", "2"));
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the names to go",
+        || sources() == 0,
+    );
+    let names: i64 = desk
+        .conn()
+        .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(names, 0);
+}

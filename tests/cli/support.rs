@@ -263,16 +263,16 @@ impl Desk {
         self.fallback_lines(file)
     }
 
-    /// Keeps workers away: a live lease on both lanes, as if another worker held them.
+    /// Keeps workers away: a live lease on every lane, as if another worker held them.
     pub fn hold_leases(&self) {
         // Creates the database if there is none yet.
         callhook::db::open(&self.db, callhook::db::ADMIN_BUSY_TIMEOUT).unwrap();
         self.conn()
-            .execute_batch(
-                "INSERT OR REPLACE INTO worker_leases VALUES ('popup', 'test', 9999999999999);
-                 INSERT OR REPLACE INTO worker_leases VALUES ('webhook', 'test', 9999999999999);
-                 INSERT OR REPLACE INTO worker_leases VALUES ('fallback', 'test', 9999999999999);
-                 INSERT OR REPLACE INTO worker_leases VALUES ('contacts', 'test', 9999999999999);",
+            .execute(
+                "INSERT OR REPLACE INTO worker_leases (lane, holder, expires_at) VALUES \
+                 ('popup', 'test', 9999999999999), ('webhook', 'test', 9999999999999), \
+                 ('fallback', 'test', 9999999999999), ('contacts', 'test', 9999999999999)",
+                [],
             )
             .unwrap();
     }

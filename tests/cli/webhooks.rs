@@ -622,3 +622,16 @@ fn webhook_test_shows_the_answer_inert() {
     );
     assert!(stdout.contains("\\e[2J"), "{stdout}");
 }
+
+#[test]
+fn a_broken_config_still_delivers_what_the_hook_queued() {
+    // The hook stores with the config's sound keys (exit 3), and its worker delivers.
+    let server = Server::ok();
+    let desk = desk_with_webhook(&server.url("/"), "");
+    let config = std::fs::read_to_string(&desk.config).unwrap();
+    std::fs::write(&desk.config, format!("[calls]\nwindo = \"4h\"\n\n{config}")).unwrap();
+    let out = desk.event("incoming", "+4930111");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_CONFIG as i32));
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got[0].json()["type"], "call.incoming");
+}
