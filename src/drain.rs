@@ -356,8 +356,10 @@ impl<'a> Drain<'a> {
                 let started = Instant::now();
                 let (mut stored, mut present) = (Vec::new(), Vec::new());
                 let mut recorded = Vec::new();
-                // A long drain keeps its lane.
-                lease::renew(tx, Lane::Fallback, holder, now_ms() + LEASE_MS)?;
+                // A long drain keeps its lane; one whose lease lapsed and was taken stops.
+                if !lease::renew(tx, Lane::Fallback, holder, now_ms() + LEASE_MS)? {
+                    anyhow::bail!("another worker took the fallback logs over");
+                }
                 for (event, has_id) in rest {
                     if stored.len() + present.len() >= TURN_EVENTS || started.elapsed() >= TURN {
                         break;

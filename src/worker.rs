@@ -590,7 +590,7 @@ impl Worker<'_> {
                 self.renew(Lane::Webhook)?;
             }
         }
-        if let Some(at) = self.drain_again {
+        if let Some(at) = self.drain_again.filter(|_| self.holds(Lane::Fallback)) {
             wait = wait.min(at.saturating_duration_since(Instant::now()).as_millis() as i64);
         }
         sleep(Duration::from_millis(
