@@ -478,3 +478,28 @@ fn a_broken_key_never_moves_the_database() {
     });
     assert!(!default_db.exists());
 }
+
+#[test]
+fn times_and_durations_out_of_range_are_refused() {
+    // 2^48 ms would wrap an event id's time.
+    let desk = Desk::new();
+    let out = desk.event_at(1 << 48, "end", "1");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 2000-01-01"));
+    assert_eq!(desk.fallback_lines(&desk.fallback_log()).len(), 1);
+    assert!(desk.events().is_empty());
+    // A timeout that would overflow the worker's lease: the key is named, the event stored.
+    let desk = Desk::new()
+        .with_config("[[webhook]]\nurl = \"http://127.0.0.1:1/\"\ntimeout = \"300000000y\"\n");
+    let out = desk.event("incoming", "1");
+    assert_eq!(out.status.code(), Some(callhook::EXIT_CONFIG as i32));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("webhook[0].timeout") && stderr.contains("must be between"),
+        "{stderr}"
+    );
+    assert_eq!(desk.events().len(), 1);
+    let out = desk.command().arg("outbox").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("webhook[0].timeout"));
+}
