@@ -191,9 +191,9 @@ const ROWS_PER_TURN: usize = 2_000;
 /// within [`READ_TIME_LIMIT`]); the names are then written in short turns, the new rows of a
 /// file before its old ones go, so that a hook meanwhile finds the old name or the new one. A
 /// file that cannot be read is recorded with why (`callhook doctor` shows it), and its last
-/// good names stay. Returns whether any source exists.
-pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<bool> {
-    let mut any = false;
+/// good names stay.
+pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<()> {
+    let mut read_any = false;
     let sources = config.sources(conn);
     // Names of files that are no longer sources (the config or the install changed) go.
     let known: Vec<(String, i64, i64)> = conn
@@ -217,7 +217,6 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
             }
             continue;
         };
-        any = true;
         let (modified, size) = stamp(&meta);
         if known
             .iter()
@@ -229,6 +228,7 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
         let (count, error) = match read(&path, &meta, kind) {
             Ok(contacts) => {
                 put(conn, &key, kind, plan, &contacts, loaded)?;
+                read_any = true;
                 (contacts.len() as i64, None)
             }
             Err(e) => (0, Some(format!("{e:#}"))),
@@ -248,8 +248,10 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
             Ok(())
         })?;
     }
-    fill_names(conn)?;
-    Ok(any)
+    if read_any {
+        fill_names(conn)?;
+    }
+    Ok(())
 }
 
 /// Writes a file's names (marked `loaded`), then drops the rows of its earlier readings.

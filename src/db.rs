@@ -81,8 +81,8 @@ pub fn write_until<T>(
     deadline: Instant,
     work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
 ) -> Result<T> {
-    let _turn = turn(conn, deadline)?;
     let path = conn_path(conn);
+    let _turn = turn_on(conn, &path, deadline)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| locked(&path, e))?;
@@ -93,12 +93,15 @@ pub fn write_until<T>(
 
 /// Takes the writers' turn on the database of `conn`, waiting until `deadline`.
 pub fn turn(conn: &Connection, deadline: Instant) -> Result<crate::lock::WriterLock> {
-    let path = conn_path(conn);
-    match crate::lock::acquire(&path, deadline) {
+    turn_on(conn, &conn_path(conn), deadline)
+}
+
+fn turn_on(conn: &Connection, path: &Path, deadline: Instant) -> Result<crate::lock::WriterLock> {
+    match crate::lock::acquire(path, deadline) {
         Err(e) if e.is::<crate::lock::Timeout>() && !sqlite_lock_free(conn) => {
             // The writer ahead waits for SQLite's own lock: a program that does not take
             // turns (a database browser, a backup or sync tool) holds it.
-            Err(anyhow::anyhow!(held_by_another_program(&path)))
+            Err(anyhow::anyhow!(held_by_another_program(path)))
         }
         other => other,
     }

@@ -31,6 +31,7 @@ use crate::call::now_ms;
 use crate::config::Config;
 use crate::contacts::stamp;
 use crate::db;
+use crate::event::EventKind;
 use crate::fallback::{self, Entry, Line};
 use crate::fold::NewEvent;
 use crate::lease::{self, Lane};
@@ -364,7 +365,8 @@ impl<'a> Drain<'a> {
                     if stored.len() + present.len() >= TURN_EVENTS || started.elapsed() >= TURN {
                         break;
                     }
-                    if is_stored(tx, event, *has_id)? {
+                    let id = has_id.then_some(event.id.as_str());
+                    if is_stored(tx, id, event.at, event.kind, &event.caller.text)? {
                         present.push(key(event, *has_id));
                         continue;
                     }
@@ -447,39 +449,33 @@ pub fn claimed_files(conn: &Connection) -> Result<Vec<PathBuf>> {
 
 /// Whether the event of a checked fallback entry is in the database.
 pub fn is_stored_entry(conn: &Connection, checked: &fallback::Checked) -> Result<bool> {
-    let event = NewEvent::new(
+    is_stored(
+        conn,
+        checked.id.as_deref(),
         checked.at,
         checked.kind,
-        checked.caller.clone(),
-        String::new(),
-    );
-    match &checked.id {
-        Some(id) => is_stored(
-            conn,
-            &NewEvent {
-                id: id.clone(),
-                ..event
-            },
-            true,
-        ),
-        None => is_stored(conn, &event, false),
-    }
+        &checked.caller.text,
+    )
 }
 
-/// Whether the event is in the database: by its id, or (a line of an older version, without
+/// Whether an event is in the database: by its id, or (a line of an older version, without
 /// one) by its time, event and caller.
-fn is_stored(conn: &Connection, event: &NewEvent, has_id: bool) -> Result<bool> {
-    let found = if has_id {
-        conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
-            .query_row([&event.id], |_| Ok(()))
-            .optional()?
-    } else {
-        conn.prepare_cached("SELECT 1 FROM events WHERE at = ?1 AND event = ?2 AND caller = ?3")?
-            .query_row(
-                params![event.at, event.kind.as_str(), event.caller.text],
-                |_| Ok(()),
-            )
-            .optional()?
+fn is_stored(
+    conn: &Connection,
+    id: Option<&str>,
+    at: i64,
+    kind: EventKind,
+    caller: &str,
+) -> Result<bool> {
+    let found = match id {
+        Some(id) => conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
+            .optional()?,
+        None => conn
+            .prepare_cached("SELECT 1 FROM events WHERE at = ?1 AND event = ?2 AND caller = ?3")?
+            .query_row(params![at, kind.as_str(), caller], |_| Ok(()))
+            .optional()?,
     };
     Ok(found.is_some())
 }

@@ -72,9 +72,10 @@ pub fn temp_path() -> PathBuf {
     std::env::temp_dir().join(FALLBACK_LOG)
 }
 
-/// The logs whose events may be for `db`: the one beside it, and the temp directory's.
-pub fn logs_for(db: &Path) -> Vec<PathBuf> {
-    let mut logs = vec![path_for(Some(db))];
+/// The logs of `db`, in the order a hook writes to them: the one beside it, then the temp
+/// directory's (events for `db` may be in either).
+pub fn logs_for(db: Option<&Path>) -> Vec<PathBuf> {
+    let mut logs = vec![path_for(db)];
     if logs[0] != temp_path() {
         logs.push(temp_path());
     }
@@ -86,12 +87,9 @@ pub fn logs_for(db: &Path) -> Vec<PathBuf> {
 pub fn append(db: Option<&Path>, entry: &Entry) -> Option<PathBuf> {
     let mut line = serde_json::to_vec(entry).ok()?;
     line.push(b'\n');
-    let first = path_for(db);
-    if append_line(&first, &line).is_ok() {
-        return Some(first);
-    }
-    let temp = temp_path();
-    (temp != first && append_line(&temp, &line).is_ok()).then_some(temp)
+    logs_for(db)
+        .into_iter()
+        .find(|log| append_line(log, &line).is_ok())
 }
 
 /// Appends one line (its newline included) in one write: lines from concurrent hooks do not
@@ -338,7 +336,7 @@ pub struct Census {
 pub fn census(
     path: &Path,
     db: &Path,
-    mut in_db: impl FnMut(&Entry, &Checked) -> bool,
+    mut in_db: impl FnMut(&Checked) -> bool,
 ) -> std::io::Result<Census> {
     let file = std::fs::File::open(path)?;
     let mut census = Census::default();
@@ -349,7 +347,7 @@ pub fn census(
             Line::Entry(entry, _) => match entry.check() {
                 Err(_) => census.bad += 1,
                 Ok(_) if entry.stored => {}
-                Ok(checked) => census.waiting += usize::from(!in_db(&entry, &checked)),
+                Ok(checked) => census.waiting += usize::from(!in_db(&checked)),
             },
         }
     }

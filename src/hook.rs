@@ -4,6 +4,7 @@
 //! browser). It never blocks MicroSIP for long: on any failure it gives up within a second,
 //! after writing the event to the fallback log.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -72,6 +73,14 @@ impl Report {
         }
     }
 
+    /// The run now writes to `db` (`None`: the config does not say which database): the
+    /// watchdog's line, and the line a failure writes, go beside it, or to the temp directory.
+    fn retarget(&mut self, db: Option<PathBuf>) {
+        self.db_known = db.is_some();
+        self.db.clone_from(&db);
+        watchdog::retarget(db);
+    }
+
     /// Appends the event to the fallback log and says so on stderr.
     fn log(&self, error: &str, stored: bool) {
         let written = fallback::append(self.db.as_deref(), &self.entry(error, stored));
@@ -123,20 +132,10 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
     let late = report.entry(&format!("gave up after {waited} ms (not stored)"), false);
     watchdog::arm(&late, report.db.clone(), started + WATCHDOG);
     let locations = Locations::resolve(args.config.clone(), args.db.clone());
-    match &locations {
-        Ok(locations) if locations.db_unknown => {
-            // Not the default database: the line waits in the temp directory, for whichever
-            // database the config names once it is fixed.
-            report.db = None;
-            report.db_known = false;
-            watchdog::retarget(None);
-        }
-        Ok(locations) => {
-            report.db = Some(locations.db.clone());
-            report.db_known = true;
-            watchdog::retarget(Some(locations.db.clone()));
-        }
-        Err(_) => {}
+    if let Ok(locations) = &locations {
+        // When the config hides its database, not the default one: the line waits in the
+        // temp directory, for whichever database the config names once it is fixed.
+        report.retarget((!locations.db_unknown).then(|| locations.db.clone()));
     }
     let fail = |code: u8, error: String, stored: bool| {
         watchdog::settle();
@@ -218,23 +217,16 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
     // Files are looked at before the writers' turn, so that a slow disk or a hung share holds
     // up this hook alone: a stat of each contact file and fallback log.
     let contacts = contacts::check(&conn, &config.contacts)?;
-    let drain = drain::needed(&conn, &fallback::logs_for(&locations.db))?;
+    let drain = drain::needed(&conn, &fallback::logs_for(Some(&locations.db)))?;
     // Hooks take turns to write (waiting asleep, see `lock`) with every other callhook writer.
     db::write_until(&mut conn, deadline, |tx| {
-        let shifted;
         let event = match clock_step(tx, event, config.calls.window_ms())? {
-            Some(moved) => {
-                shifted = moved;
-                &shifted
-            }
-            None => event,
+            Some(moved) => Cow::Owned(moved),
+            None => Cow::Borrowed(event),
         };
         // A changed contact file is read by the worker, which then names the calls; until
         // then names are unknown rather than stale.
-        let call = record_event(tx, config, event, contacts.any && !contacts.stale)?;
-        if config.has_side_effects() {
-            outbox::enqueue(tx, config, event, &call, false)?;
-        }
+        let call = record_event(tx, config, &event, contacts.any && !contacts.stale)?;
         // A worker is started only for a lane that has work and no worker: one per burst.
         let now = crate::call::now_ms();
         let mut lanes = Vec::new();
@@ -245,6 +237,7 @@ fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<b
             lanes.push(Lane::Fallback);
         }
         if config.has_side_effects() {
+            outbox::enqueue(tx, config, &event, &call, false)?;
             for lane in [Lane::Popup, Lane::Webhook] {
                 if outbox::due(tx, lane, now)? {
                     lanes.push(lane);

@@ -3,7 +3,7 @@
 //! not one each.
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// The kinds of background work, each done by one worker at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,14 +63,6 @@ pub fn claim(conn: &Connection, lanes: &[Lane], now: i64) -> Result<bool> {
         claimed |= taken;
     }
     Ok(claimed)
-}
-
-/// The live holder of a lane's lease (a worker, or a hook's claim for one).
-pub fn holder(conn: &Connection, lane: Lane, now: i64) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT holder FROM worker_leases WHERE lane = ?1 AND expires_at > ?2")?
-        .query_row(params![lane.as_str(), now], |row| row.get(0))
-        .optional()?)
 }
 
 /// Takes the lane's lease until `until` if it is free, lapsed, claimed for a starting worker,

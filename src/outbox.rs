@@ -256,37 +256,20 @@ pub fn begin_attempt(conn: &Connection, delivery: &Delivery, next_at: i64) -> Re
     Ok(())
 }
 
-/// The attempt counted by [`begin_attempt`] delivered.
-pub fn delivered(
-    conn: &Connection,
-    delivery: &Delivery,
-    status: Option<u16>,
-    now: i64,
-) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_status = ?3, \
-         last_error = NULL WHERE id = ?1",
-        params![delivery.id, now, status],
-    )?;
-    if delivery.kind == "webhook" {
-        queue_from(conn, &delivery.target, now)?;
-    }
-    Ok(())
-}
-
-/// The attempt failed and the delivery is over: `failed`, or `skipped` for a popup that had
-/// nothing to open. The endpoint's next delivery may go.
+/// The delivery is over: `delivered`, `failed`, or `skipped` (a popup that had nothing to
+/// open). The endpoint's next delivery may go.
 pub fn finished(
     conn: &Connection,
     delivery: &Delivery,
     status: &str,
     http_status: Option<u16>,
-    error: &str,
+    error: Option<&str>,
     now: i64,
 ) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET status = ?2, last_status = ?3, last_error = ?4 WHERE id = ?1",
-        params![delivery.id, status, http_status, error],
+        "UPDATE outbox SET status = ?2, last_status = ?3, last_error = ?4, \
+         delivered_at = CASE ?2 WHEN 'delivered' THEN ?5 ELSE delivered_at END WHERE id = ?1",
+        params![delivery.id, status, http_status, error, now],
     )?;
     if delivery.kind == "webhook" {
         queue_from(conn, &delivery.target, now)?;

@@ -81,10 +81,7 @@ fn install(entry: fallback::Entry, db: Option<PathBuf>) {
         entry.error
     )
     .into_bytes();
-    let mut paths = vec![fallback::path_for(db.as_deref())];
-    if paths[0] != fallback::temp_path() {
-        paths.push(fallback::temp_path());
-    }
+    let paths = fallback::logs_for(db.as_deref());
     #[cfg(unix)]
     let logs = paths
         .into_iter()

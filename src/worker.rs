@@ -124,7 +124,7 @@ struct Worker<'a> {
 /// Works until nothing is due and no retry is due within `outbox.stay`; `linger`: and nothing
 /// came for a moment ([`LINGER`]), as a worker a hook started waits for the rest of a burst.
 pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
-    let mut conn = locations.open_db()?;
+    let conn = locations.open_db()?;
     let holder = format!(
         "{}@{} {}",
         std::process::id(),
@@ -132,29 +132,13 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         crate::fold::event_id(now_ms())
     );
     let config = &locations.config;
-    let lanes = db::write(&mut conn, |tx| {
-        let now = now_ms();
-        let mut lanes = Vec::new();
-        for lane in Lane::ALL {
-            if lease::acquire(tx, lane, &holder, now + lease_ms(config, lane), now)? {
-                lanes.push(lane);
-            }
-        }
-        Ok(lanes)
-    })?;
-    if lanes.is_empty() {
-        return Ok(Summary {
-            busy: true,
-            ..Summary::default()
-        });
-    }
     let mut worker = Worker {
         conn,
         locations,
         config,
         drain: Drain::new(&locations.db, config, &holder),
         holder,
-        lanes,
+        lanes: Vec::new(),
         client: None,
         drain_again: None,
         drain_passes: 0,
@@ -162,6 +146,13 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
     };
+    worker.take(&Lane::ALL, false)?;
+    if worker.lanes.is_empty() {
+        return Ok(Summary {
+            busy: true,
+            ..Summary::default()
+        });
+    }
     let result = worker.run();
     if result.is_err() {
         // Stopped by an error: the next hook starts another worker at once, not after the
@@ -224,34 +215,16 @@ impl Worker<'_> {
         db::write(&mut self.conn, work)
     }
 
-    /// Gives a lane up, unless a hook wanted it meanwhile (then false: look once more).
-    fn release(&mut self, lane: Lane) -> Result<bool> {
-        let holder = self.holder.clone();
-        let released = self.write(|tx| lease::release(tx, lane, &holder))?;
-        if released {
-            self.lanes.retain(|&l| l != lane);
-        }
-        Ok(released)
-    }
-
-    /// Gives a lane up, whatever was wanted.
-    fn give_up(&mut self, lane: Lane) -> Result<()> {
-        let holder = self.holder.clone();
-        self.write(|tx| lease::give_up(tx, lane, &holder))?;
-        self.lanes.retain(|&l| l != lane);
-        Ok(())
-    }
-
-    /// Takes the delivery lanes that have work due and no worker (a drain queued deliveries
-    /// after their worker let them go).
-    fn take_free_lanes(&mut self) -> Result<()> {
-        let holder = self.holder.clone();
-        let config = self.config;
+    /// Takes the lanes of `lanes` that are free, lapsed, claimed for a starting worker, or ours
+    /// already; with `due_only`, only delivery lanes that have deliveries due (a drain queued
+    /// some after their worker let them go).
+    fn take(&mut self, lanes: &[Lane], due_only: bool) -> Result<()> {
+        let (holder, config) = (self.holder.clone(), self.config);
         let taken = self.write(|tx| {
             let now = now_ms();
             let mut taken = Vec::new();
-            for lane in [Lane::Popup, Lane::Webhook] {
-                if outbox::due(tx, lane, now)?
+            for &lane in lanes {
+                if (!due_only || outbox::due(tx, lane, now)?)
                     && lease::acquire(tx, lane, &holder, now + lease_ms(config, lane), now)?
                 {
                     taken.push(lane);
@@ -267,12 +240,14 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Gives a delivery lane up unless deliveries became due meanwhile (checked in the same
-    /// turn as the release, so that a hook queueing one either sees the lease or is seen).
-    fn release_if_idle(&mut self, lane: Lane) -> Result<bool> {
+    /// Gives a lane up, unless work came meanwhile: deliveries due on a delivery lane, or a
+    /// hook that wanted the lane (checked in the same turn as the release, so that a hook
+    /// either sees the lease or is seen). False when the lane is kept, to look once more.
+    fn release(&mut self, lane: Lane) -> Result<bool> {
         let holder = self.holder.clone();
+        let delivers = matches!(lane, Lane::Popup | Lane::Webhook);
         let released = self.write(|tx| {
-            if outbox::due(tx, lane, now_ms())? {
+            if delivers && outbox::due(tx, lane, now_ms())? {
                 return Ok(false);
             }
             lease::release(tx, lane, &holder)
@@ -281,6 +256,14 @@ impl Worker<'_> {
             self.lanes.retain(|&l| l != lane);
         }
         Ok(released)
+    }
+
+    /// Gives a lane up, whatever was wanted.
+    fn give_up(&mut self, lane: Lane) -> Result<()> {
+        let holder = self.holder.clone();
+        self.write(|tx| lease::give_up(tx, lane, &holder))?;
+        self.lanes.retain(|&l| l != lane);
+        Ok(())
     }
 
     /// Renews a lane's lease; a worker whose lease lapsed and was taken stops that lane.
@@ -314,15 +297,7 @@ impl Worker<'_> {
     fn fresh_names(&mut self) -> Result<()> {
         let until = Instant::now() + NAMES_WAIT;
         while contacts::check(&self.conn, &self.config.contacts)?.stale {
-            if !self.holds(Lane::Contacts) {
-                let holder = self.holder.clone();
-                let until_ms = now_ms() + SHORT_LEASE_MS;
-                if self
-                    .write(|tx| lease::acquire(tx, Lane::Contacts, &holder, until_ms, now_ms()))?
-                {
-                    self.lanes.push(Lane::Contacts);
-                }
-            }
+            self.take(&[Lane::Contacts], false)?;
             if self.holds(Lane::Contacts) {
                 return self.contacts();
             }
@@ -340,10 +315,10 @@ impl Worker<'_> {
             return Ok(false);
         }
         // A drain can take a while: a popup queued meanwhile gets a worker of its own.
-        if self.holds(Lane::Popup) && !self.release_if_idle(Lane::Popup)? {
+        if self.holds(Lane::Popup) && !self.release(Lane::Popup)? {
             return Ok(false);
         }
-        let logs = fallback::logs_for(&self.locations.db);
+        let logs = fallback::logs_for(Some(&self.locations.db));
         // Each pass claims what hooks wrote since the last; after a few, only the files
         // claimed are finished (hooks that keep failing do not keep one worker busy).
         let claim = self.drain_passes < MAX_DRAIN_PASSES;
@@ -353,7 +328,7 @@ impl Worker<'_> {
         self.summary.rejected += pass.rejected;
         if pass.stored > 0 {
             // Their deliveries need a worker; their lanes may have been let go meanwhile.
-            self.take_free_lanes()?;
+            self.take(&[Lane::Popup, Lane::Webhook], true)?;
         }
         self.drain_again = pass.again_in.map(|wait| Instant::now() + wait);
         if pass.again_in.is_none() {
@@ -401,7 +376,7 @@ impl Worker<'_> {
     fn popup(&mut self, delivery: &Delivery) -> Result<()> {
         let now = now_ms();
         let finish = |worker: &mut Self, status: &'static str, error: String| {
-            worker.write(|tx| outbox::finished(tx, delivery, status, None, &error, now))
+            worker.write(|tx| outbox::finished(tx, delivery, status, None, Some(&error), now))
         };
         if delivery.attempts > 0 {
             // A popup is of no use later: one attempt only, even one that never ended.
@@ -435,7 +410,7 @@ impl Worker<'_> {
         })?;
         match popup.open(&url) {
             Ok(()) => {
-                self.write(|tx| outbox::delivered(tx, delivery, None, now_ms()))?;
+                self.write(|tx| outbox::finished(tx, delivery, "delivered", None, None, now_ms()))?;
                 self.summary.delivered += 1;
             }
             Err(e) => {
@@ -474,7 +449,7 @@ impl Worker<'_> {
                     &delivery,
                     "failed",
                     None,
-                    "the worker stopped during the last attempt",
+                    Some("the worker stopped during the last attempt"),
                     now,
                 )
             })?;
@@ -488,13 +463,13 @@ impl Worker<'_> {
             .find(|w| w.key() == delivery.target)
         else {
             let error = format!("webhook `{}` is no longer in the config", delivery.target);
-            self.write(|tx| outbox::finished(tx, &delivery, "failed", None, &error, now))?;
+            self.write(|tx| outbox::finished(tx, &delivery, "failed", None, Some(&error), now))?;
             self.summary.failed += 1;
             return Ok(true);
         };
         // A webhook can take its whole timeout: give the popup lane up first, so that a popup
         // queued meanwhile gets a worker of its own instead of waiting.
-        if self.holds(Lane::Popup) && !self.release_if_idle(Lane::Popup)? {
+        if self.holds(Lane::Popup) && !self.release(Lane::Popup)? {
             return Ok(true);
         }
         if !self.renew(Lane::Webhook)? {
@@ -521,7 +496,9 @@ impl Worker<'_> {
         let now = now_ms();
         match response.outcome {
             Outcome::Delivered { status } => {
-                self.write(|tx| outbox::delivered(tx, &delivery, Some(status), now))?;
+                self.write(|tx| {
+                    outbox::finished(tx, &delivery, "delivered", Some(status), None, now)
+                })?;
                 self.summary.delivered += 1;
             }
             Outcome::Gone => {
@@ -541,7 +518,7 @@ impl Worker<'_> {
                 }
                 None => {
                     self.write(|tx| {
-                        outbox::finished(tx, &delivery, "failed", status, &error, now)
+                        outbox::finished(tx, &delivery, "failed", status, Some(&error), now)
                     })?;
                     self.summary.failed += 1;
                 }
@@ -560,12 +537,12 @@ impl Worker<'_> {
             for lane in self.lanes.clone() {
                 match lane {
                     Lane::Popup => {
-                        self.release_if_idle(lane)?;
+                        self.release(lane)?;
                     }
                     Lane::Webhook => {
                         let next = outbox::next_due(&self.conn, lane)?;
                         if next.is_none_or(|t| t - now > stay) {
-                            self.release_if_idle(lane)?;
+                            self.release(lane)?;
                         }
                     }
                     // Let go in their own steps once done.

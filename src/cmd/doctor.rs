@@ -326,12 +326,9 @@ fn deliveries(conn: &rusqlite::Connection, report: &mut Report) {
 /// how many events wait in each, and the lines that cannot be stored.
 fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, report: &mut Report) {
     let db = &locations.db;
-    let mut files = fallback::logs_for(db);
-    if let Some(conn) = conn {
-        files.extend(crate::drain::claimed_files(conn).unwrap_or_default());
-    }
-    for file in &files {
-        let rejected = crate::drain::rejected_path(file);
+    let logs = fallback::logs_for(Some(db));
+    for log in &logs {
+        let rejected = crate::drain::rejected_path(log);
         if let Ok(lines) = count_lines(&rejected) {
             report.add(
                 "fallback log",
@@ -344,7 +341,13 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
                 "read them (a damaged line, an unknown event); delete the file when done",
             );
         }
-        let census = fallback::census(file, db, |_, checked| {
+    }
+    let mut files = logs;
+    if let Some(conn) = conn {
+        files.extend(crate::drain::claimed_files(conn).unwrap_or_default());
+    }
+    for file in &files {
+        let census = fallback::census(file, db, |checked| {
             conn.is_some_and(|conn| crate::drain::is_stored_entry(conn, checked).unwrap_or(false))
         });
         let census = match census {

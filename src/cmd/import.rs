@@ -136,7 +136,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         );
     }
     for line in unreadable.iter().take(10) {
-        println!("  [Calls] {}: {}", line.slot, line.reason);
+        let line = format!("  [Calls] {}: {}", line.slot, line.reason);
+        println!("{}", crate::output::terminal_safe(&line));
     }
     if unreadable.len() > 10 {
         println!("  … and {} more", unreadable.len() - 10);

@@ -28,7 +28,7 @@ const WAIT_FOR_WORKER: Duration = Duration::from_secs(30);
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let logs = fallback::logs_for(&locations.db);
+    let logs = fallback::logs_for(Some(&locations.db));
     let mut conn = locations.open_db()?;
     let holder = format!("replay {}", std::process::id());
     // One drain at a time: a worker draining now has the lane. Replay's lease is renewed at
