@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use callhook::caller::{Caller, NumberPlan};
-use callhook::event::EventKind::{self, *};
-use callhook::fold::{self, FoldEvent, NewEvent};
+use callhook::log::caller::{Caller, NumberPlan};
+use callhook::log::event::EventKind::{self, *};
+use callhook::log::fold::{self, FoldEvent, NewEvent};
+use callhook::log::rows;
 
 const WINDOW_MS: i64 = 4 * 3600 * 1000;
 
@@ -72,7 +73,7 @@ impl Rng {
 
 fn main() -> Result<()> {
     let options = options()?;
-    let conn = callhook::db::open(&options.db, callhook::db::ADMIN_BUSY_TIMEOUT)?;
+    let conn = callhook::log::db::open(&options.db, callhook::log::db::ADMIN_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "cache_size", -262_144)?;
     let plan = NumberPlan::default();
     let mut rng = Rng(0x5eed_ca11_4008_2026);
@@ -106,7 +107,7 @@ fn main() -> Result<()> {
             .collect();
         if options.through_hook_path {
             for e in &new_events {
-                fold::record(&tx, e, WINDOW_MS)?;
+                rows::record(&tx, e, WINDOW_MS)?;
             }
         } else {
             let folded: Vec<FoldEvent> = new_events
@@ -121,10 +122,10 @@ fn main() -> Result<()> {
                 .collect();
             let call = fold::reduce(&folded, WINDOW_MS);
             for e in &new_events {
-                fold::insert_event(&tx, e, &call.id)?;
+                rows::insert_event(&tx, e, &call.id)?;
             }
-            fold::insert_call(&tx, &call)?;
-            fold::note_number(&tx, &call)?;
+            rows::insert_call(&tx, &call)?;
+            rows::note_number(&tx, &call)?;
         }
         if (i + 1) % 50_000 == 0 {
             tx.commit()?;

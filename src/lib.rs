@@ -1,50 +1,52 @@
 //! callhook: the call-event hook, call log and CRM popup for the MicroSIP softphone.
+//!
+//! # Code map
+//!
+//! callhook has three parts, and each has its room; the rooms below them are shared.
+//!
+//! - [`hook`]: everything MicroSIP waits for. `callhook event` reads its arguments by hand,
+//!   stores the event in one short transaction, queues its side effects and maybe starts a
+//!   worker. No network, no browser: this room never reaches [`effects::worker`] or
+//!   [`effects::webhook::send`], so `callhookw.exe` links no HTTP or TLS code.
+//! - [`effects`]: the side effects, performed by the background worker only: the outbox and
+//!   its leases, webhooks, popups, and the drain that brings the fallback log back.
+//! - [`cmd`]: the admin commands, one file per command.
+//! - [`log`]: the call log: the SQLite file, its migrations and lock, events, calls, numbers,
+//!   the fold of events into calls, contact names, queries and the fallback log.
+//! - [`microsip`]: MicroSIP's own files and processes: microsip.ini, its history, Contacts.xml,
+//!   where MicroSIP is, and the values of its hook keys.
+//! - [`config`]: the config file, loaded and validated (or salvaged), and where every file is.
+//! - [`platform`]: the one interface to the operating system (Unix and Windows).
+//!
+//! The rooms depend on each other in one direction: `cmd` → `hook` → `effects` → `log` →
+//! `platform`, with `config` and `microsip` beside `log`. A test (`architecture`) keeps it so.
 
-pub mod call;
-pub mod caller;
-mod cli;
-pub mod clock;
-mod cmd;
-pub mod cmdline;
+pub mod cmd;
 pub mod config;
-pub mod contacts;
-pub mod db;
-pub mod drain;
-pub mod event;
-pub mod fallback;
-pub mod fold;
-mod hook;
-pub mod invocation;
-pub mod lease;
-mod lock;
+pub mod effects;
+pub mod hook;
+pub mod log;
 pub mod microsip;
-pub mod outbox;
-mod output;
-pub mod paths;
-pub mod popup;
-pub mod query;
-pub mod retention;
-mod watchdog;
-pub mod webhook;
-pub mod when;
-#[cfg(windows)]
-mod windows;
-mod worker;
+pub mod platform;
+
+// Reads the sources, which are where the Linux build runs.
+#[cfg(all(test, unix))]
+mod architecture;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use invocation::Invocation;
+use hook::args::Invocation;
 
-pub use hook::{EXIT_CONFIG, EXIT_NOT_STORED, EXIT_USAGE};
+pub use hook::exit::{EXIT_CONFIG, EXIT_NOT_STORED, EXIT_USAGE};
 
 pub fn main() -> ExitCode {
     // The event time is taken first, before any other work.
     let started = hook::Start::now();
     let args: Vec<OsString> = std::env::args_os().collect();
-    match invocation::classify(&args, |skip| raw_rest(&args, skip)) {
+    match hook::args::classify(&args, |skip| raw_rest(&args, skip)) {
         Invocation::Hook(hook) => hook::run(hook, started),
-        Invocation::Admin => cli::run(args),
+        Invocation::Admin => cmd::run(args),
     }
 }
 
@@ -54,7 +56,7 @@ pub fn main() -> ExitCode {
 pub fn hook_main() -> ExitCode {
     let started = hook::Start::now();
     let args: Vec<OsString> = std::env::args_os().collect();
-    match invocation::classify(&args, |skip| raw_rest(&args, skip)) {
+    match hook::args::classify(&args, |skip| raw_rest(&args, skip)) {
         Invocation::Hook(hook) => hook::run(hook, started),
         Invocation::Admin => forward(&args[1..]),
     }
@@ -62,18 +64,13 @@ pub fn hook_main() -> ExitCode {
 
 /// Runs `callhook` (beside this program) with `args`, and exits as it does.
 fn forward(args: &[OsString]) -> ExitCode {
-    let result = paths::full_program().and_then(|program| {
+    let result = config::locations::full_program().and_then(|program| {
         if std::env::current_exe().is_ok_and(|me| me == program) {
             anyhow::bail!("this program only runs hooks: install callhook.exe beside it");
         }
         let mut command = std::process::Command::new(&program);
         command.args(args);
-        #[cfg(windows)]
-        {
-            use std::os::windows::process::CommandExt;
-            const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-            command.creation_flags(CREATE_NO_WINDOW);
-        }
+        platform::without_console(&mut command);
         let status = command
             .status()
             .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", program.display()))?;
@@ -90,12 +87,6 @@ fn forward(args: &[OsString]) -> ExitCode {
 
 /// On Windows the caller text is cut from the raw command line, so that quotes and
 /// backslashes survive exactly as MicroSIP wrote them.
-#[cfg(windows)]
-fn raw_rest(args: &[OsString], skip: usize) -> Option<caller::Caller> {
-    windows::raw_rest(args, skip)
-}
-
-#[cfg(not(windows))]
-fn raw_rest(_args: &[OsString], _skip: usize) -> Option<caller::Caller> {
-    None
+fn raw_rest(args: &[OsString], skip: usize) -> Option<log::caller::Caller> {
+    platform::raw_rest(args, skip).map(|rest| log::caller::Caller::from_os(&rest))
 }

@@ -5,11 +5,11 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table};
 
-use crate::call::{Call, now_ms};
 use crate::cmd::filter::FilterArgs;
-use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, duration, local_time};
-use crate::paths::Locations;
-use crate::query;
+use crate::cmd::output::{self, Format, JsonArray, caller_safe, csv_safe, duration, local_time};
+use crate::config::locations::Locations;
+use crate::log::call::{Call, now_ms};
+use crate::log::query;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -61,7 +61,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 pub fn print(
     conn: Option<&rusqlite::Connection>,
     filter: &query::Filter,
-    plan: &crate::caller::NumberPlan,
+    plan: &crate::log::caller::NumberPlan,
     limit: Option<u32>,
     format: Format,
     none: &str,

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use crate::paths::Locations;
-use crate::worker;
+use crate::config::locations::Locations;
+use crate::effects::worker;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,8 +29,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         if summary.drained + summary.rejected > 0 {
             println!(
                 "Stored {} from the fallback log; {} cannot be stored (see callhook doctor).",
-                crate::output::plural(summary.drained, "event", "events"),
-                crate::output::plural(summary.rejected, "line", "lines")
+                crate::cmd::output::plural(summary.drained, "event", "events"),
+                crate::cmd::output::plural(summary.rejected, "line", "lines")
             );
         }
     }

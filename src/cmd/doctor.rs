@@ -8,18 +8,18 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 
-use crate::call::now_ms;
 use crate::cmd::install::{
     self, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy, same_path,
 };
-use crate::db;
-use crate::event::EventKind;
-use crate::fallback;
+use crate::cmd::output::{self, plural, terminal_safe};
+use crate::config::locations::Locations;
+use crate::effects::webhook::send::{self, Outcome};
+use crate::log::call::now_ms;
+use crate::log::db;
+use crate::log::event::EventKind;
+use crate::log::fallback;
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
-use crate::output::{self, plural, terminal_safe};
-use crate::paths::Locations;
-use crate::webhook::{self, Outcome};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -328,7 +328,7 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
     let db = &locations.db;
     let logs = fallback::logs_for(Some(db));
     for log in &logs {
-        let rejected = crate::drain::rejected_path(log);
+        let rejected = crate::effects::drain::rejected_path(log);
         if let Ok(lines) = count_lines(&rejected) {
             report.add(
                 "fallback log",
@@ -344,11 +344,13 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
     }
     let mut files = logs;
     if let Some(conn) = conn {
-        files.extend(crate::drain::claimed_files(conn).unwrap_or_default());
+        files.extend(crate::effects::drain::claimed_files(conn).unwrap_or_default());
     }
     for file in &files {
         let census = fallback::census(file, db, |checked| {
-            conn.is_some_and(|conn| crate::drain::is_stored_entry(conn, checked).unwrap_or(false))
+            conn.is_some_and(|conn| {
+                crate::effects::drain::is_stored_entry(conn, checked).unwrap_or(false)
+            })
         });
         let census = match census {
             Ok(census) => census,
@@ -386,7 +388,7 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
                 ),
                 format!(
                     "replay moves them to {}",
-                    crate::drain::rejected_path(file).display()
+                    crate::effects::drain::rejected_path(file).display()
                 ),
             );
         }
@@ -532,7 +534,7 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
     }
     hooks(&ini, report);
     if cfg!(windows) {
-        match crate::paths::full_program() {
+        match crate::config::locations::full_program() {
             Ok(_) => {}
             Err(e) => report.add(
                 "callhook.exe",
@@ -683,13 +685,13 @@ fn hooks(ini: &Ini, report: &mut Report) {
 }
 
 fn webhooks(locations: &Locations, send: bool, report: &mut Report) {
-    let client = if send { webhook::client().ok() } else { None };
+    let client = if send { send::client().ok() } else { None };
     for hook in &locations.config.webhooks {
         let check = format!("webhook {}", hook.key());
         if let Some(client) = &client {
-            let id = webhook::message_id(&crate::fold::event_id(now_ms()));
-            let body = serde_json::json!({"type": "call.test", "timestamp": crate::call::rfc3339(now_ms()), "data": {}}).to_string();
-            match webhook::post(client, hook, hook.url.0.as_str(), &id, &body).outcome {
+            let id = crate::effects::webhook::message_id(&crate::log::fold::event_id(now_ms()));
+            let body = serde_json::json!({"type": "call.test", "timestamp": crate::log::call::rfc3339(now_ms()), "data": {}}).to_string();
+            match send::post(client, hook, hook.url.0.as_str(), &id, &body).outcome {
                 Outcome::Delivered { status } => report.add(
                     &check,
                     Level::Ok,

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use crate::paths::Locations;
+use crate::config::locations::Locations;
 
 #[derive(clap::Args)]
 pub struct Args {

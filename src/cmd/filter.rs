@@ -2,9 +2,9 @@
 
 use anyhow::{Result, anyhow};
 
-use crate::call::{Direction, Status};
-use crate::query::Filter;
-use crate::when::{self, Bound};
+use crate::cmd::when::{self, Bound};
+use crate::log::call::{Direction, Status};
+use crate::log::query::Filter;
 
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct FilterArgs {

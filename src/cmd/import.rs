@@ -9,15 +9,15 @@ use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Builder;
 
-use crate::call::{Direction, Status};
-use crate::contacts;
-use crate::db;
-use crate::fold::note_number;
+use crate::cmd::output::plural;
+use crate::config::locations::Locations;
+use crate::log::call::{Direction, Status};
+use crate::log::contacts;
+use crate::log::db;
+use crate::log::rows::note_number;
 use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, parse_history};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
-use crate::output::plural;
-use crate::paths::Locations;
 
 /// A history entry within this of a call the hook recorded is that call.
 const SAME_CALL_MS: i64 = 60_000;
@@ -137,7 +137,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     }
     for line in unreadable.iter().take(10) {
         let line = format!("  [Calls] {}: {}", line.slot, line.reason);
-        println!("{}", crate::output::terminal_safe(&line));
+        println!("{}", crate::cmd::output::terminal_safe(&line));
     }
     if unreadable.len() > 10 {
         println!("  … and {} more", unreadable.len() - 10);
@@ -238,7 +238,7 @@ fn import_entry(
         ended,
         talk
     ])?;
-    let call = crate::fold::load_call(tx, &id)?.expect("just inserted");
+    let call = crate::log::rows::load_call(tx, &id)?.expect("just inserted");
     note_number(tx, &call)?;
     Ok(Imported::Added(id))
 }

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cmdline;
-use crate::contacts;
-use crate::db;
-use crate::event::EventKind;
+use crate::cmd::output::{plural, terminal_safe};
+use crate::config::locations::Locations;
+use crate::log::contacts;
+use crate::log::db;
+use crate::log::event::EventKind;
 use crate::microsip::ini::{Encoding, Ini};
 use crate::microsip::locate;
-use crate::output::{plural, terminal_safe};
-use crate::paths::Locations;
+use crate::platform::windows_cmdline as cmdline;
 
 /// MicroSIP's hook keys live here.
 pub const SECTION: &str = "Settings";
@@ -59,7 +59,7 @@ pub struct UninstallArgs {
 
 fn parse_event(text: &str) -> Result<EventKind, String> {
     text.parse()
-        .map_err(|e: crate::event::UnknownEvent| e.to_string())
+        .map_err(|e: crate::log::event::UnknownEvent| e.to_string())
 }
 
 /// What install changed in one ini, so that uninstall can put it back.
@@ -364,16 +364,6 @@ fn short_folder(program: &Path, shorten: impl Fn(&Path) -> Option<PathBuf>) -> O
     (short != program).then_some(short)
 }
 
-#[cfg(windows)]
-fn short_path(path: &Path) -> Option<PathBuf> {
-    crate::windows::short_path(path)
-}
-
-#[cfg(not(windows))]
-fn short_path(_path: &Path) -> Option<PathBuf> {
-    None
-}
-
 fn refuse_if_running(ini: &Path, force: bool) -> Result<()> {
     if !force && !locate::running_for(ini).is_empty() {
         bail!(
@@ -570,11 +560,16 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
         let name = kind.ini_key();
         let value = if args.legacy {
             let copy = legacy_copy(&program, kind);
-            let value = fitting(&copy, legacy_value, ascii_only, short_path)?;
+            let value = fitting(&copy, legacy_value, ascii_only, crate::platform::short_path)?;
             copies.push(copy);
             value
         } else {
-            fitting(&program, |p| hook_value(p, kind), ascii_only, short_path)?
+            fitting(
+                &program,
+                |p| hook_value(p, kind),
+                ascii_only,
+                crate::platform::short_path,
+            )?
         };
         let current = ini.get(SECTION, name);
         if current.as_deref() == Some(value.as_str()) {

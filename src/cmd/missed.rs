@@ -7,12 +7,12 @@ use anyhow::{Result, bail};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
-use crate::call::{Status, now_ms, rfc3339};
 use crate::cmd::calls;
 use crate::cmd::filter::FilterArgs;
-use crate::output::{self, Format, JsonArray, caller_safe, csv_safe, local_time};
-use crate::paths::Locations;
-use crate::query;
+use crate::cmd::output::{self, Format, JsonArray, caller_safe, csv_safe, local_time};
+use crate::config::locations::Locations;
+use crate::log::call::{Status, now_ms, rfc3339};
+use crate::log::query;
 
 #[derive(clap::Args)]
 pub struct Args {

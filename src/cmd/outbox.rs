@@ -6,12 +6,11 @@ use anyhow::{Result, bail};
 use comfy_table::Cell;
 use rusqlite::params_from_iter;
 
-use crate::call::now_ms;
-use crate::db;
-use crate::outbox::Delivery;
-use crate::output::{self, local_time, plural, terminal_safe};
-use crate::paths::Locations;
-use crate::worker;
+use crate::cmd::output::{self, local_time, plural, terminal_safe};
+use crate::config::locations::Locations;
+use crate::effects::outbox::Delivery;
+use crate::log::call::now_ms;
+use crate::log::db;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -164,7 +163,7 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
         plural(changed, "delivery", "deliveries")
     );
     if changed > 0 {
-        worker::spawn(locations)?;
+        crate::effects::spawn::worker(locations)?;
         println!("The worker delivers them in the background; `callhook outbox` shows progress.");
     }
     Ok(())

@@ -3,10 +3,12 @@
 use anyhow::Result;
 use rusqlite::params_from_iter;
 
-use crate::call::now_ms;
-use crate::paths::Locations;
-use crate::retention::{self, Counts, Old, Vacuumed, forget_numbers, numbers_of, placeholders};
-use crate::when::{self, Bound};
+use crate::cmd::retention::{
+    self, Counts, Old, Vacuumed, forget_numbers, numbers_of, placeholders,
+};
+use crate::cmd::when::{self, Bound};
+use crate::config::locations::Locations;
+use crate::log::call::now_ms;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -8,11 +8,11 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params_from_iter};
 use sha2::Sha256;
 
-use crate::call::now_ms;
-use crate::paths::Locations;
-use crate::query::{REDACTED_HEX_DIGITS, REDACTED_PREFIX as PREFIX, is_redacted};
-use crate::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
-use crate::when::{self, Bound};
+use crate::cmd::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
+use crate::cmd::when::{self, Bound};
+use crate::config::locations::Locations;
+use crate::log::call::now_ms;
+use crate::log::query::{REDACTED_HEX_DIGITS, REDACTED_PREFIX as PREFIX, is_redacted};
 
 #[derive(clap::Args)]
 pub struct Args {

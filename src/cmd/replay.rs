@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::call::now_ms;
-use crate::db;
-use crate::drain::{Drain, Drained, LEASE_MS};
-use crate::fallback;
-use crate::lease::{self, Lane};
-use crate::output::{plural, terminal_safe};
-use crate::paths::Locations;
+use crate::cmd::output::{plural, terminal_safe};
+use crate::config::locations::Locations;
+use crate::effects::drain::{Drain, Drained, LEASE_MS};
+use crate::effects::lease::{self, Lane};
+use crate::log::call::now_ms;
+use crate::log::db;
+use crate::log::fallback;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +67,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     result?;
     if done.stored > 0 && locations.config.has_side_effects() {
         // Their webhooks and popups: delivered in the background, as a hook's are.
-        let _ = crate::worker::spawn(locations);
+        let _ = crate::effects::spawn::worker(locations);
     }
     // The report comes after the work, and a closed output cannot undo any of it.
     let shown = match &args.log {

@@ -7,10 +7,10 @@ use comfy_table::Cell;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::call::{Call, now_ms, rfc3339};
-use crate::outbox::Delivery;
-use crate::output::{self, caller_safe, duration, local_time, terminal_safe};
-use crate::paths::Locations;
+use crate::cmd::output::{self, caller_safe, duration, local_time, terminal_safe};
+use crate::config::locations::Locations;
+use crate::effects::outbox::Delivery;
+use crate::log::call::{Call, now_ms, rfc3339};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,7 +63,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             // Fields in the order of their structs, as `calls --format json` has them.
             #[derive(Serialize)]
             struct Shown<'a> {
-                call: crate::call::CallJson<'a>,
+                call: crate::log::call::CallJson<'a>,
                 events: &'a [EventJson],
                 deliveries: &'a [Delivery],
             }

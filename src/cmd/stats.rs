@@ -9,11 +9,11 @@ use chrono::{DateTime, Datelike, Local, Timelike};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
-use crate::call::{Direction, Status, now_ms, rfc3339};
 use crate::cmd::filter::FilterArgs;
-use crate::output::{self, Format, caller_safe, csv_safe, duration, plural};
-use crate::paths::Locations;
-use crate::query;
+use crate::cmd::output::{self, Format, caller_safe, csv_safe, duration, plural};
+use crate::config::locations::Locations;
+use crate::log::call::{Direction, Status, now_ms, rfc3339};
+use crate::log::query;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -2,10 +2,11 @@
 
 use anyhow::{Result, bail};
 
-use crate::call::{Call, Direction, Status, now_ms};
-use crate::output::terminal_safe;
-use crate::paths::Locations;
-use crate::webhook::{self, Outcome, Payload};
+use crate::cmd::output::terminal_safe;
+use crate::config::locations::Locations;
+use crate::effects::webhook::Payload;
+use crate::effects::webhook::send::{self, Outcome};
+use crate::log::call::{Call, Direction, Status, now_ms};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,7 +39,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         }
     }
     let now = now_ms();
-    let id = crate::fold::event_id(now);
+    let id = crate::log::fold::event_id(now);
     let call = Call {
         id: id.clone(),
         direction: Direction::In,
@@ -55,16 +56,16 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         ring_ms: None,
         talk_ms: None,
     };
-    let (host, user) = (crate::hook::host_name(), crate::hook::user_name());
+    let (host, user) = (crate::platform::host_name(), crate::platform::login_name());
     let body = Payload::new("test", now, call.to_json(now), &host, &user, false).to_body();
-    let client = webhook::client()?;
+    let client = send::client()?;
     let mut failures = 0;
     for hook in webhooks {
-        let response = webhook::post(
+        let response = send::post(
             &client,
             hook,
             hook.url.0.as_str(),
-            &webhook::message_id(&id),
+            &crate::effects::webhook::message_id(&id),
             &body,
         );
         let verdict = match &response.outcome {
@@ -89,7 +90,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     if failures > 0 {
         bail!(
             "{} did not accept the test event",
-            crate::output::plural(failures, "webhook", "webhooks")
+            crate::cmd::output::plural(failures, "webhook", "webhooks")
         );
     }
     Ok(())

@@ -89,53 +89,12 @@ pub fn exe_names(ini: Option<&Path>) -> Vec<String> {
 /// The running MicroSIP processes of the current user, by their executables (`None` for one
 /// whose path cannot be read). Empty when none runs.
 pub fn running() -> Vec<Option<PathBuf>> {
-    running_named(&exe_names(None))
+    crate::platform::processes_named(&exe_names(None))
 }
 
 /// The same, also under the name of the portable MicroSIP that uses `ini`.
 pub fn running_for(ini: &Path) -> Vec<Option<PathBuf>> {
-    running_named(&exe_names(Some(ini)))
-}
-
-#[cfg(windows)]
-fn running_named(names: &[String]) -> Vec<Option<PathBuf>> {
-    crate::windows::processes_named(names)
-}
-
-/// Outside Windows MicroSIP runs only under wine, where its process is named after its exe
-/// (cut to the 15 bytes the kernel keeps).
-#[cfg(not(windows))]
-fn running_named(names: &[String]) -> Vec<Option<PathBuf>> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let comm = |name: &str| -> String {
-        let mut end = name.len().min(15);
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name[..end].to_string()
-    };
-    let names: Vec<String> = names.iter().map(|n| comm(n)).collect();
-    entries
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == me))
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|comm| {
-                let comm = comm.trim_end_matches('\n');
-                names.iter().any(|n| comm.eq_ignore_ascii_case(n))
-            })
-        })
-        .map(|_| None)
-        .collect()
+    crate::platform::processes_named(&exe_names(Some(ini)))
 }
 
 #[cfg(test)]

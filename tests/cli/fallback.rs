@@ -38,7 +38,7 @@ fn entry(at: i64, event: &str, caller: &str, db: Option<&str>) -> Value {
     let mut fields = vec![
         ("time", json!("2026-11-25T10:00:00.000Z")),
         ("at", json!(at)),
-        ("id", json!(callhook::fold::event_id(at))),
+        ("id", json!(callhook::log::fold::event_id(at))),
         ("event", json!(event)),
         ("caller", json!(caller)),
         ("host", json!("FRONTDESK-1")),

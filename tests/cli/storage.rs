@@ -58,7 +58,7 @@ fn an_empty_file_is_migrated() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, callhook::db::SCHEMA_VERSION as i64);
+    assert_eq!(version, callhook::log::db::SCHEMA_VERSION as i64);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();

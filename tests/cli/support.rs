@@ -266,7 +266,7 @@ impl Desk {
     /// Keeps workers away: a live lease on every lane, as if another worker held them.
     pub fn hold_leases(&self) {
         // Creates the database if there is none yet.
-        callhook::db::open(&self.db, callhook::db::ADMIN_BUSY_TIMEOUT).unwrap();
+        callhook::log::db::open(&self.db, callhook::log::db::ADMIN_BUSY_TIMEOUT).unwrap();
         self.conn()
             .execute(
                 "INSERT OR REPLACE INTO worker_leases (lane, holder, expires_at) VALUES \

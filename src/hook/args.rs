@@ -7,8 +7,8 @@
 
 use std::ffi::{OsStr, OsString};
 
-use crate::caller::Caller;
-use crate::event::EventKind;
+use crate::log::caller::Caller;
+use crate::log::event::EventKind;
 
 pub enum Invocation {
     Hook(HookArgs),
@@ -94,7 +94,7 @@ pub fn classify(args: &[OsString], raw_rest: impl Fn(usize) -> Option<Caller>) -
         )),
         (Some(text), None) => text
             .parse()
-            .map_err(|e: crate::event::UnknownEvent| e.to_string()),
+            .map_err(|e: crate::log::event::UnknownEvent| e.to_string()),
     };
     i += 1;
     if args.get(i).is_some_and(|a| a == "--") {
@@ -181,7 +181,7 @@ pub fn parse_time(value: &OsStr) -> Result<i64, String> {
             .map(|t| t.timestamp_millis())
             .map_err(|e| format!("--time `{text}` is not RFC 3339 or Unix milliseconds: {e}"))?,
     };
-    crate::event::check_time(ms).map_err(|e| format!("--time `{text}`: {e}"))
+    crate::log::event::check_time(ms).map_err(|e| format!("--time `{text}`: {e}"))
 }
 
 #[cfg(test)]

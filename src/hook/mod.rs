@@ -3,35 +3,30 @@
 //! It stores the event and returns; nothing else happens on this path (no network, no
 //! browser). It never blocks MicroSIP for long: on any failure it gives up within a second,
 //! after writing the event to the fallback log.
+//!
+//! [`args`] reads the command line by hand (before clap, which the hook never loads),
+//! [`store`] is the one transaction, [`watchdog`] ends a run that hangs, [`exit`] names the
+//! exit codes. This room reaches the outbox only to queue: never the worker or HTTP.
 
-use std::borrow::Cow;
+pub mod args;
+pub mod exit;
+pub mod store;
+pub mod watchdog;
+
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-
-use crate::call::{Call, rfc3339};
-use crate::caller::Caller;
-use crate::config::Config;
-use crate::contacts;
-use crate::db;
-use crate::drain;
-use crate::fallback;
-use crate::fold::{self, NewEvent};
-use crate::invocation::HookArgs;
-use crate::lease::{self, Lane};
-use crate::outbox;
-use crate::paths::{self, Locations};
-use crate::watchdog;
-use crate::worker;
-
-/// Exit codes of `callhook event`.
-pub const EXIT_NOT_STORED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_CONFIG: u8 = 3;
+use crate::config::locations::{self, Locations};
+use crate::effects::spawn;
+use crate::hook::args::HookArgs;
+use crate::hook::exit::{EXIT_CONFIG, EXIT_NOT_STORED, EXIT_USAGE};
+use crate::log::call::rfc3339;
+use crate::log::caller::Caller;
+use crate::log::fallback;
+use crate::log::fold::{self, NewEvent};
 
 /// Waiting for other writers stops here: the run, failures included, stays under a second.
 const BUDGET: Duration = Duration::from_millis(900);
@@ -106,8 +101,8 @@ impl Start {
     pub fn now() -> Start {
         Start {
             instant: Instant::now(),
-            wall_ms: crate::call::now_ms(),
-            boot_ms: crate::clock::boot_ms(),
+            wall_ms: crate::log::call::now_ms(),
+            boot_ms: crate::platform::boot_ms(),
         }
     }
 }
@@ -117,7 +112,7 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
     let at = args.time.unwrap_or(start.wall_ms);
     // Until the config is read (which may be what hangs), the database it would name is not
     // known: the options' or the default one stands in.
-    let (db, db_known) = paths::provisional_db(args.db.clone());
+    let (db, db_known) = locations::provisional_db(args.db.clone());
     let mut report = Report {
         db,
         db_known,
@@ -125,8 +120,8 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
         at,
         event: args.event_text.clone(),
         caller: args.caller.clone(),
-        host: host_name(),
-        user: user_name(),
+        host: crate::platform::host_name(),
+        user: crate::platform::login_name(),
     };
     let waited = WATCHDOG.as_millis();
     let late = report.entry(&format!("gave up after {waited} ms (not stored)"), false);
@@ -174,7 +169,7 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
 
     // A bug must not cost the event either: a panic is logged like any other failure.
     let stored = catch_unwind(AssertUnwindSafe(|| {
-        store(locations, &event, started + BUDGET)
+        store::store(locations, &event, started + BUDGET)
     }))
     .unwrap_or_else(|panic| {
         let what = panic
@@ -189,7 +184,7 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
             watchdog::settle();
             if worker_needed {
                 // Deliveries stay queued if this fails: the next event starts a worker.
-                let _ = worker::spawn(locations);
+                let _ = spawn::worker(locations);
             }
             match &event.config_error {
                 None => ExitCode::SUCCESS,
@@ -206,101 +201,4 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
             false,
         ),
     }
-}
-
-/// Stores the event, folds it and queues its side effects in one transaction; returns whether
-/// a worker should be started (this hook claimed a lane for it).
-fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<bool> {
-    let config = &locations.config;
-    let mut conn = db::open(&locations.db, db::Wait::Until(deadline))?;
-    db::set_synchronous(&conn, config.database.synchronous)?;
-    // Files are looked at before the writers' turn, so that a slow disk or a hung share holds
-    // up this hook alone: a stat of each contact file and fallback log.
-    let contacts = contacts::check(&conn, &config.contacts)?;
-    let drain = drain::needed(&conn, &fallback::logs_for(Some(&locations.db)))?;
-    // Hooks take turns to write (waiting asleep, see `lock`) with every other callhook writer.
-    db::write_until(&mut conn, deadline, |tx| {
-        let event = match clock_step(tx, event, config.calls.window_ms())? {
-            Some(moved) => Cow::Owned(moved),
-            None => Cow::Borrowed(event),
-        };
-        // A changed contact file is read by the worker, which then names the calls; until
-        // then names are unknown rather than stale.
-        let call = record_event(tx, config, &event, contacts.any && !contacts.stale)?;
-        // A worker is started only for a lane that has work and no worker: one per burst.
-        let now = crate::call::now_ms();
-        let mut lanes = Vec::new();
-        if contacts.stale {
-            lanes.push(Lane::Contacts);
-        }
-        if drain {
-            lanes.push(Lane::Fallback);
-        }
-        if config.has_side_effects() {
-            outbox::enqueue(tx, config, &event, &call, false)?;
-            for lane in [Lane::Popup, Lane::Webhook] {
-                if outbox::due(tx, lane, now)? {
-                    lanes.push(lane);
-                }
-            }
-        }
-        lease::claim(tx, &lanes, now)
-    })
-}
-
-/// Stores one event in `tx`: folded into its call, and the call named from the contacts when
-/// `names`. Returns its call.
-pub(crate) fn record_event(
-    tx: &rusqlite::Transaction<'_>,
-    config: &Config,
-    event: &NewEvent,
-    names: bool,
-) -> Result<Call> {
-    let mut call = fold::record(tx, event, config.calls.window_ms())?;
-    if names && let Some(name) = contacts::lookup(tx, &call.number)? {
-        tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
-            .execute([&name, &call.id])?;
-        call.name = Some(name);
-    }
-    Ok(call)
-}
-
-/// The event moved into the time base of the call it continues, when the clock was stepped
-/// since that call's last event (see [`crate::clock`]); `None` when it stays as it is.
-fn clock_step(
-    conn: &rusqlite::Connection,
-    event: &NewEvent,
-    window_ms: i64,
-) -> Result<Option<NewEvent>> {
-    // Incoming and outgoing open new calls, which take the clock as it is now.
-    let continues = !matches!(
-        event.kind,
-        crate::event::EventKind::Incoming | crate::event::EventKind::Outgoing
-    );
-    let Some(boot) = event.boot_ms.filter(|_| continues) else {
-        return Ok(None);
-    };
-    let Some(shift) =
-        crate::clock::shift_into_call(conn, &event.number, event.at, boot, window_ms)?
-    else {
-        return Ok(None);
-    };
-    let mut moved = event.clone();
-    moved.at = event.at + shift;
-    moved.id = fold::event_id(moved.at);
-    moved.clock_shift_ms = Some(shift);
-    // Should the run end now, its fallback line must name the event as stored.
-    watchdog::replace_entry(&moved.id, moved.at);
-    Ok(Some(moved))
-}
-
-pub(crate) fn host_name() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
-}
-
-pub(crate) fn user_name() -> String {
-    let var = if cfg!(windows) { "USERNAME" } else { "USER" };
-    std::env::var(var)
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_default()
 }

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::Instant;
 
-use crate::fallback;
 use crate::hook::EXIT_NOT_STORED;
+use crate::log::fallback;
 
 /// Whether the run has come to its end (stored, or failed and logged): then the watchdog does
 /// nothing.
@@ -57,7 +57,7 @@ pub fn replace_entry(id: &str, at: i64) {
         let mut entry = current.entry.clone();
         entry.id = Some(id.to_string());
         entry.at = at;
-        entry.time = crate::call::rfc3339(at);
+        entry.time = crate::log::call::rfc3339(at);
         install(entry, current.db.clone());
     }
 }

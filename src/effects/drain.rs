@@ -27,15 +27,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::call::now_ms;
 use crate::config::Config;
-use crate::contacts::stamp;
-use crate::db;
-use crate::event::EventKind;
-use crate::fallback::{self, Entry, Line};
-use crate::fold::NewEvent;
-use crate::lease::{self, Lane};
-use crate::outbox;
+use crate::effects::lease::{self, Lane};
+use crate::effects::outbox;
+use crate::log::call::now_ms;
+use crate::log::contacts::stamp;
+use crate::log::db;
+use crate::log::event::EventKind;
+use crate::log::fallback::{self, Entry, Line};
+use crate::log::fold::NewEvent;
 
 /// A drained file is removed only this long after it was claimed: every hook that could still
 /// be writing into it (opened before the rename) has ended by then; its watchdog ends it
@@ -194,7 +194,8 @@ impl<'a> Drain<'a> {
         let Ok(meta) = std::fs::symlink_metadata(log) else {
             return Ok(());
         };
-        if !is_ours(&meta) || !self.has_work(log)? {
+        // A log in a shared temp directory may be another user's.
+        if !crate::platform::is_own_file(&meta) || !self.has_work(log)? {
             return Ok(());
         }
         let mut name = log.file_name().unwrap_or_default().to_os_string();
@@ -349,7 +350,7 @@ impl<'a> Drain<'a> {
         finish: bool,
     ) -> Result<()> {
         chunk.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-        let names = !crate::contacts::check(conn, &self.config.contacts)?.stale;
+        let names = !crate::log::contacts::check(conn, &self.config.contacts)?.stale;
         let mut rest = chunk.as_slice();
         while !rest.is_empty() {
             let (config, holder) = (self.config, &self.holder);
@@ -370,7 +371,7 @@ impl<'a> Drain<'a> {
                         present.push(key(event, *has_id));
                         continue;
                     }
-                    crate::hook::record_event(tx, config, event, names)?;
+                    crate::log::rows::record_event(tx, event, config.calls.window_ms(), names)?;
                     stored.push(key(event, *has_id));
                     recorded.push(event);
                 }
@@ -430,14 +431,14 @@ pub fn needed(conn: &Connection, logs: &[PathBuf]) -> Result<bool> {
 }
 
 /// The call an event is in now.
-fn call_of(conn: &Connection, event_id: &str) -> Result<Option<crate::call::Call>> {
+fn call_of(conn: &Connection, event_id: &str) -> Result<Option<crate::log::call::Call>> {
     let call_id: Option<String> = conn
         .prepare_cached("SELECT call_id FROM events WHERE id = ?1")?
         .query_row([event_id], |r| r.get(0))
         .optional()?
         .flatten();
     match call_id {
-        Some(id) => crate::fold::load_call(conn, &id),
+        Some(id) => crate::log::rows::load_call(conn, &id),
         None => Ok(None),
     }
 }
@@ -528,7 +529,7 @@ struct Claimed(i64);
 
 impl Claimed {
     fn now() -> Claimed {
-        Claimed(crate::clock::boot_ms().unwrap_or_else(now_ms))
+        Claimed(crate::platform::boot_ms().unwrap_or_else(now_ms))
     }
 
     /// How long to wait before the file may be finished: until [`QUIET_MS`] after its claim.
@@ -570,18 +571,4 @@ fn rows(conn: &Connection) -> Result<Vec<LogRow>> {
             Ok((r.get(0)?, modified.zip(size)))
         })?
         .collect::<rusqlite::Result<_>>()?)
-}
-
-/// A log in a shared temp directory may be another user's: only our own regular files are
-/// drained.
-#[cfg(unix)]
-fn is_ours(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no arguments and cannot fail.
-    meta.file_type().is_file() && meta.uid() == unsafe { libc::geteuid() }
-}
-
-#[cfg(not(unix))]
-fn is_ours(meta: &std::fs::Metadata) -> bool {
-    meta.file_type().is_file()
 }

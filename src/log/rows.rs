@@ -1,154 +1,15 @@
-//! Folding events into calls.
-//!
-//! MicroSIP passes no call id, so the events of one call are matched by number, direction and
-//! time. A call is a pure function of its events ([`reduce`]), and each event's call depends
-//! only on the events before it in event time. An event that arrives after later ones (hook
-//! processes commit out of order) rewinds those later events and folds them again after it, so
-//! the calls never depend on the order of commits.
+//! Storing events and the calls they fold into: [`record`] runs the fold of
+//! [`crate::log::fold`] against the rows an event can change, in the hook's transaction.
 
 use std::collections::HashMap;
 
 use anyhow::Result;
 use rusqlite::{OptionalExtension, Transaction, params};
-use uuid::{Builder, Timestamp, Uuid};
 
-use crate::call::{Call, Direction, Status};
-use crate::caller::Caller;
-use crate::event::EventKind;
-
-/// The same event with the same caller text this soon after a first one is a repeat of it.
-pub const REPEAT_WINDOW_MS: i64 = 2_000;
-
-/// How far a call has got: 0 set up (ringing or dialling), 1 connected, 2 over; an event
-/// repeats only in a call that has not gone past its own phase ([`EventKind::phase`]).
-fn phase(call: &Call) -> u8 {
-    if call.ended_at.is_some() {
-        2
-    } else if call.answered_at.is_some() {
-        1
-    } else {
-        0
-    }
-}
-
-/// An event as it is stored.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    pub id: String,
-    pub at: i64,
-    pub kind: EventKind,
-    pub caller: Caller,
-    pub number: String,
-    pub host: String,
-    pub os_user: String,
-    pub config_error: Option<String>,
-    /// The boot clock when the hook timed the event itself ([`crate::clock`]).
-    pub boot_ms: Option<i64>,
-    /// How far `at` was moved off the wall clock to keep its call in one time base.
-    pub clock_shift_ms: Option<i64>,
-}
-
-impl NewEvent {
-    pub fn new(at: i64, kind: EventKind, caller: Caller, number: String) -> NewEvent {
-        NewEvent {
-            id: event_id(at),
-            at,
-            kind,
-            caller,
-            number,
-            host: String::new(),
-            os_user: String::new(),
-            config_error: None,
-            boot_ms: None,
-            clock_shift_ms: None,
-        }
-    }
-}
-
-/// An event as the fold sees it.
-#[derive(Clone, Debug)]
-pub struct FoldEvent {
-    pub id: String,
-    pub at: i64,
-    pub kind: EventKind,
-    pub number: String,
-    pub raw: String,
-}
-
-/// A UUIDv7 made from the event time: ids sort in event-time order.
-pub fn event_id(at: i64) -> String {
-    let ms = at.max(0) as u64;
-    Uuid::new_v7(Timestamp::from_unix_time(
-        ms / 1000,
-        (ms % 1000) as u32 * 1_000_000,
-        0,
-        0,
-    ))
-    .to_string()
-}
-
-/// The smallest event id of millisecond `at`, for range scans by time over the id index.
-fn id_floor(at: i64) -> String {
-    Builder::from_unix_timestamp_millis(at.max(0) as u64, &[0; 10])
-        .into_uuid()
-        .to_string()
-}
-
-/// The call that a set of events makes; `events` is sorted by id and not empty.
-pub fn reduce(events: &[FoldEvent], window_ms: i64) -> Call {
-    use EventKind::*;
-    let first = &events[0];
-    let earliest = |wanted: &dyn Fn(EventKind) -> bool| {
-        events.iter().filter(|e| wanted(e.kind)).map(|e| e.at).min()
-    };
-    let direction = events
-        .iter()
-        .find_map(|e| match e.kind {
-            Incoming | Ring | Answer | AnswerVideo => Some(Direction::In),
-            Outgoing => Some(Direction::Out),
-            _ => None,
-        })
-        // Without an opening event (MicroSIP before 3.19.27 has no outgoing hook) a call
-        // that only connected or ended was an outgoing one.
-        .unwrap_or(Direction::Out);
-    let (ringing_at, answered_at) = match direction {
-        Direction::In => (
-            earliest(&|k| k == Ring).or(earliest(&|k| k == Incoming)),
-            earliest(&EventKind::is_answer).or(earliest(&|k| k == Start)),
-        ),
-        Direction::Out => (earliest(&|k| k == Outgoing), earliest(&|k| k == Start)),
-    };
-    let last = events.iter().find(|e| e.kind.is_final());
-    let ended_at = last.map(|e| e.at);
-    let status = match (last.map(|e| e.kind), answered_at, direction) {
-        (None, _, _) => Status::InProgress,
-        (Some(_), Some(_), _) => Status::Answered,
-        (Some(Busy), None, _) => Status::Busy,
-        (Some(_), None, Direction::In) => Status::Missed,
-        (Some(_), None, Direction::Out) => Status::NoAnswer,
-    };
-    let last_event_at = events.iter().map(|e| e.at).max().unwrap_or(first.at);
-    Call {
-        id: first.id.clone(),
-        direction,
-        status,
-        number: first.number.clone(),
-        raw: first.raw.clone(),
-        name: None,
-        started_at: first.at,
-        ringing_at,
-        answered_at,
-        ended_at,
-        last_event_at,
-        expires_at: Some(last_event_at.saturating_add(window_ms)),
-        ring_ms: ringing_at
-            .zip(answered_at.or(ended_at))
-            .map(|(from, to)| (to - from).max(0)),
-        talk_ms: answered_at
-            .zip(ended_at)
-            .map(|(from, to)| (to - from).max(0)),
-    }
-}
+use crate::log::call::{Call, Direction};
+use crate::log::contacts;
+use crate::log::event::EventKind;
+use crate::log::fold::{FoldEvent, NewEvent, REPEAT_WINDOW_MS, id_floor, phase, reduce};
 
 /// Stores `event` and folds it into its call, inside `tx` (which should be IMMEDIATE, so that
 /// concurrent hooks fold one at a time). Returns the event's call as it stands afterwards.
@@ -182,6 +43,23 @@ pub fn record(tx: &Transaction<'_>, event: &NewEvent, window_ms: i64) -> Result<
         .call
         .clone()
         .expect("the event's call holds the event"))
+}
+
+/// Stores one event in `tx`: folded into its call, and the call named from the contacts when
+/// `names`. Returns its call.
+pub fn record_event(
+    tx: &rusqlite::Transaction<'_>,
+    event: &NewEvent,
+    window_ms: i64,
+    names: bool,
+) -> Result<Call> {
+    let mut call = record(tx, event, window_ms)?;
+    if names && let Some(name) = contacts::lookup(tx, &call.number)? {
+        tx.prepare_cached("UPDATE calls SET name = ?1 WHERE id = ?2 AND name IS NOT ?1")?
+            .execute([&name, &call.id])?;
+        call.name = Some(name);
+    }
+    Ok(call)
 }
 
 /// The part of the call log an event can change, loaded into memory and folded there.
@@ -534,7 +412,7 @@ pub fn insert_event(conn: &rusqlite::Connection, event: &NewEvent, call_id: &str
         event.host,
         event.os_user,
         event.config_error,
-        crate::call::now_ms(),
+        crate::log::call::now_ms(),
         call_id,
         event.boot_ms,
         event.clock_shift_ms,
@@ -601,7 +479,8 @@ fn call_params(call: &Call) -> [&dyn rusqlite::ToSql; 14] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::Status;
+    use crate::log::call::Status;
+    use crate::log::caller::Caller;
     use EventKind::*;
 
     const WINDOW: i64 = 4 * 3600 * 1000;
@@ -615,8 +494,11 @@ mod tests {
     impl Log {
         fn new() -> Log {
             let dir = tempfile::tempdir().unwrap();
-            let conn = crate::db::open(&dir.path().join("calls.db"), crate::db::ADMIN_BUSY_TIMEOUT)
-                .unwrap();
+            let conn = crate::log::db::open(
+                &dir.path().join("calls.db"),
+                crate::log::db::ADMIN_BUSY_TIMEOUT,
+            )
+            .unwrap();
             Log { _dir: dir, conn }
         }
 
@@ -920,13 +802,5 @@ mod tests {
         let ring = log.record(&ev(1.0, Ring, "8"));
         assert_eq!(ring.id, first.id);
         assert_eq!(ring.ring_ms, Some(3000));
-    }
-
-    #[test]
-    fn event_ids_sort_by_time() {
-        let a = event_id(T0);
-        let b = event_id(T0 + 1);
-        assert!(a < b);
-        assert!(id_floor(T0) <= a && id_floor(T0 + 1) > a);
     }
 }

@@ -205,22 +205,12 @@ pub fn ndjson(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
 pub fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && io::stdout().is_terminal()
-        && terminal_takes_colour()
-}
-
-#[cfg(windows)]
-fn terminal_takes_colour() -> bool {
-    crate::windows::enable_ansi()
-}
-
-#[cfg(not(windows))]
-fn terminal_takes_colour() -> bool {
-    true
+        && crate::platform::enable_ansi()
 }
 
 /// A status cell, coloured when `colour`.
-pub fn status_cell(status: crate::call::Status, colour: bool) -> comfy_table::Cell {
-    use crate::call::Status;
+pub fn status_cell(status: crate::log::call::Status, colour: bool) -> comfy_table::Cell {
+    use crate::log::call::Status;
     use comfy_table::Color;
     let cell = comfy_table::Cell::new(status);
     if !colour {
@@ -238,26 +228,10 @@ pub fn status_cell(status: crate::call::Status, colour: bool) -> comfy_table::Ce
 /// The width tables with long text (doctor, outbox) fit in: the terminal's, else `COLUMNS`,
 /// else 100 (a file, a pipe).
 pub fn width() -> u16 {
-    terminal_width()
+    crate::platform::terminal_width()
         .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
         .filter(|&w| w >= 40)
         .unwrap_or(100)
-}
-
-#[cfg(unix)]
-fn terminal_width() -> Option<u16> {
-    if !io::stdout().is_terminal() {
-        return None;
-    }
-    // SAFETY: TIOCGWINSZ only fills the winsize it is given.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col > 0).then_some(size.ws_col)
-}
-
-#[cfg(windows)]
-fn terminal_width() -> Option<u16> {
-    crate::windows::console_width()
 }
 
 /// A table whose long cells wrap so that it fits in [`width`].

@@ -14,34 +14,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Differences below this are the clocks' resolution and slewing, not a step.
 pub const STEP_TOLERANCE_MS: i64 = 2_000;
 
-/// Milliseconds since the computer started, sleep included: a clock no setting changes.
-#[cfg(target_os = "linux")]
-pub fn boot_ms() -> Option<i64> {
-    clock_ms(libc::CLOCK_BOOTTIME)
-}
-
-#[cfg(all(unix, not(target_os = "linux")))]
-pub fn boot_ms() -> Option<i64> {
-    clock_ms(libc::CLOCK_MONOTONIC)
-}
-
-#[cfg(unix)]
-fn clock_ms(clock: libc::clockid_t) -> Option<i64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is given.
-    let ok = unsafe { libc::clock_gettime(clock, &mut ts) } == 0;
-    ok.then(|| ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000)
-}
-
-#[cfg(windows)]
-pub fn boot_ms() -> Option<i64> {
-    // SAFETY: no arguments; counts milliseconds since start-up, sleep included.
-    Some(unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() } as i64)
-}
-
 /// How far to move an event timed `at` by the wall clock and `boot` by the boot clock so that it
 /// stays in the time base of the open call of `number` it continues: `None` when the clocks
 /// agree (no step since that call's last event), or when no open call of the number has an

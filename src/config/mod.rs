@@ -1,17 +1,22 @@
 //! The optional config file (`config.toml`): every key has a default, a missing file means
 //! defaults, and a broken one is reported with its file, line and key.
 
+pub mod duration;
+pub mod locations;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::caller::NumberPlan;
-use crate::contacts::ContactsConfig;
-use crate::outbox::OutboxConfig;
-use crate::popup::PopupConfig;
-use crate::webhook::WebhookConfig;
+use crate::config::duration::duration;
+use crate::effects::popup::PopupConfig;
+use crate::effects::retry::OutboxConfig;
+use crate::effects::webhook::WebhookConfig;
+use crate::log::caller::NumberPlan;
+use crate::log::contacts::ContactsConfig;
+use crate::log::db::Synchronous;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -41,26 +46,6 @@ pub struct DatabaseConfig {
     pub path: Option<PathBuf>,
     /// How each write is made durable.
     pub synchronous: Synchronous,
-}
-
-/// SQLite's `synchronous` setting for the log (WAL mode): what a power cut can take.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// Each write reaches the disk before the hook returns.
-    Full,
-    /// Writes reach the disk at each checkpoint: a power cut can take the last events.
-    #[default]
-    Normal,
-}
-
-impl Synchronous {
-    pub fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
 }
 
 /// The keys of `[database]`: a broken key of another name may be a misspelled `path`.
@@ -430,40 +415,6 @@ fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// A duration written as `"4h"`, `"90s"`, `"1h 30m"`, or a number of seconds.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    Ok(DurationText::deserialize(deserializer)?.0)
-}
-
-/// A list of durations.
-pub fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
-    let list = Vec::<DurationText>::deserialize(deserializer)?;
-    Ok(list.into_iter().map(|d| d.0).collect())
-}
-
-struct DurationText(Duration);
-
-impl<'de> Deserialize<'de> for DurationText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Seconds(s) => Ok(DurationText(Duration::from_secs(s))),
-            Raw::Text(t) => humantime::parse_duration(&t)
-                .map(DurationText)
-                .map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "`{t}` is not a duration such as \"4h\" ({e})"
-                    ))
-                }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,7 +425,7 @@ mod tests {
 
     #[test]
     fn the_example_config_shows_the_defaults() {
-        let text = include_str!("../config.example.toml");
+        let text = include_str!("../../config.example.toml");
         assert_eq!(parse(text).unwrap(), Config::default());
         // Its commented-out settings parse too, and set every key.
         let uncommented: String = text

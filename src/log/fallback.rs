@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::caller::{Caller, MAX_CALLER_BYTES};
-use crate::event::EventKind;
-use crate::paths::FALLBACK_LOG;
+use crate::log::caller::{Caller, MAX_CALLER_BYTES};
+use crate::log::event::EventKind;
 
 /// One line of the fallback log. `time` comes first: every line starts with `{"time":"`, which
 /// no caller text can put inside a line (its quotes are escaped), so that a line cut short (a
@@ -46,6 +45,9 @@ pub struct Entry {
     pub stored: bool,
     pub error: String,
 }
+
+/// The fallback log's file name, beside the database or in the temp directory.
+pub const FALLBACK_LOG: &str = "callhook-fallback.log";
 
 /// How every line starts (see [`Entry`]).
 const LINE_START: &[u8] = b"{\"time\":\"";
@@ -261,7 +263,7 @@ impl Entry {
     /// the caller at most 1 KiB (cut and flagged as the hook does), names cut at 256 bytes.
     pub fn check(&self) -> Result<Checked, String> {
         let kind: EventKind = self.event.parse().map_err(|e| format!("{e}"))?;
-        let at = crate::event::check_time(self.at)?;
+        let at = crate::log::event::check_time(self.at)?;
         let mut caller = match self.caller_hex.as_deref() {
             Some(hex) => {
                 let bytes = unhex(hex).ok_or("caller_hex is not hex")?;
@@ -361,9 +363,9 @@ mod tests {
     fn entry(event: &str, caller: &str) -> Entry {
         let at = 1_795_600_800_000;
         Entry {
-            time: crate::call::rfc3339(at),
+            time: crate::log::call::rfc3339(at),
             at,
-            id: Some(crate::fold::event_id(at)),
+            id: Some(crate::log::fold::event_id(at)),
             event: event.into(),
             caller: caller.into(),
             caller_hex: None,
@@ -474,7 +476,7 @@ mod tests {
         e.id = Some("not-an-id".into());
         assert_eq!(e.check().unwrap().id, None);
         // An id of another time is not taken either.
-        e.id = Some(crate::fold::event_id(e.at + 5));
+        e.id = Some(crate::log::fold::event_id(e.at + 5));
         assert_eq!(e.check().unwrap().id, None);
 
         assert!(

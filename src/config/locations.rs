@@ -9,44 +9,19 @@ use anyhow::{Context, Result};
 use crate::config::{Config, ConfigError};
 
 pub const APP_DIR: &str = "callhook";
-pub const FALLBACK_LOG: &str = "callhook-fallback.log";
 
 /// `%APPDATA%\callhook\config.toml` on Windows, the XDG config directory elsewhere.
 pub fn default_config() -> Option<PathBuf> {
-    Some(config_dir()?.join(APP_DIR).join("config.toml"))
+    Some(
+        crate::platform::config_dir()?
+            .join(APP_DIR)
+            .join("config.toml"),
+    )
 }
 
 /// `%LOCALAPPDATA%\callhook\calls.db` on Windows, the XDG data directory elsewhere.
 pub fn default_db() -> Option<PathBuf> {
-    Some(data_dir()?.join(APP_DIR).join("calls.db"))
-}
-
-// On Windows the folders come from the environment, which every user session sets: asking
-// the shell for known folders would make every hook load shell32 and COM at start-up.
-#[cfg(windows)]
-fn config_dir() -> Option<PathBuf> {
-    env_dir("APPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Roaming")))
-}
-
-#[cfg(windows)]
-fn data_dir() -> Option<PathBuf> {
-    env_dir("LOCALAPPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Local")))
-}
-
-#[cfg(not(windows))]
-fn config_dir() -> Option<PathBuf> {
-    dirs::config_dir()
-}
-
-#[cfg(not(windows))]
-fn data_dir() -> Option<PathBuf> {
-    dirs::data_dir()
-}
-
-#[cfg(windows)]
-fn env_dir(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os(name)?);
-    dir.is_absolute().then_some(dir)
+    Some(crate::platform::data_dir()?.join(APP_DIR).join("calls.db"))
 }
 
 /// `callhook` (`callhook.exe`), the program with every command, beside the running one: the
@@ -120,8 +95,8 @@ impl Locations {
 
     /// Opens the database (creating and migrating it if needed), written as the config says.
     pub fn open_db(&self) -> Result<rusqlite::Connection> {
-        let conn = crate::db::open(&self.db, crate::db::ADMIN_BUSY_TIMEOUT)?;
-        crate::db::set_synchronous(&conn, self.config.database.synchronous)?;
+        let conn = crate::log::db::open(&self.db, crate::log::db::ADMIN_BUSY_TIMEOUT)?;
+        crate::log::db::set_synchronous(&conn, self.config.database.synchronous)?;
         Ok(conn)
     }
 

@@ -1,5 +1,7 @@
-//! Webhooks: the `[[webhook]]` config, the payload, its Standard Webhooks signature, and one
-//! delivery attempt.
+//! Webhooks: the `[[webhook]]` config, the payload and its Standard Webhooks signature. The
+//! hook builds payloads here; only the worker sends them ([`send`], the HTTP client).
+
+pub mod send;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use url::Url;
 
-use crate::call::{CallJson, rfc3339};
-use crate::config::duration;
-use crate::event::EventKind;
+use crate::config::duration::duration;
+use crate::log::call::{CallJson, rfc3339};
+use crate::log::event::EventKind;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -183,157 +185,6 @@ pub fn message_id(event_id: &str) -> String {
     format!("msg_{}", event_id.replace('-', ""))
 }
 
-/// What one delivery attempt came to.
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    Delivered {
-        status: u16,
-    },
-    /// 410 Gone: the endpoint wants no more.
-    Gone,
-    /// Try again, no earlier than `retry_after` when the endpoint said so.
-    Failed {
-        status: Option<u16>,
-        error: String,
-        retry_after: Option<Duration>,
-    },
-}
-
-/// How much of an endpoint's answer is read (for the error text and `webhook test`).
-pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
-
-/// The response of a delivery, for `webhook test`.
-pub struct Response {
-    pub outcome: Outcome,
-    pub body: String,
-}
-
-/// The HTTP client: rustls, no redirects; proxies as the system sets them (HTTPS_PROXY and
-/// friends, or the Windows settings).
-pub fn client() -> reqwest::Result<reqwest::blocking::Client> {
-    // Several calls are harmless: the first provider installed stays.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("callhook/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-/// POSTs `body` to the webhook, signed for this attempt.
-pub fn post(
-    client: &reqwest::blocking::Client,
-    webhook: &WebhookConfig,
-    url: &str,
-    message_id: &str,
-    body: &str,
-) -> Response {
-    let timestamp = chrono::Utc::now().timestamp();
-    let mut request = client
-        .post(url)
-        .timeout(webhook.timeout)
-        .header("content-type", "application/json")
-        .header("webhook-id", message_id)
-        .header("webhook-timestamp", timestamp.to_string());
-    if let Some(secret) = &webhook.secret {
-        request = request.header(
-            "webhook-signature",
-            secret.sign(message_id, timestamp, body),
-        );
-    }
-    for (name, value) in &webhook.headers {
-        request = request.header(name, value);
-    }
-    let response = match request.body(body.to_string()).send() {
-        Ok(response) => response,
-        Err(e) => {
-            let error = if e.is_timeout() {
-                format!(
-                    "no answer within {}",
-                    humantime::format_duration(webhook.timeout)
-                )
-            } else if e.is_connect() {
-                format!("cannot connect: {}", root_cause(&e))
-            } else {
-                root_cause(&e)
-            };
-            return Response {
-                outcome: Outcome::Failed {
-                    status: None,
-                    error,
-                    retry_after: None,
-                },
-                body: String::new(),
-            };
-        }
-    };
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Only the start of the answer is read: a hostile or broken endpoint can send gigabytes,
-    // or never end a chunked body. The connection is dropped after it.
-    let mut start = Vec::new();
-    let _ = std::io::Read::read_to_end(
-        &mut std::io::Read::take(response, MAX_ANSWER_BYTES),
-        &mut start,
-    );
-    let body = String::from_utf8_lossy(&start).into_owned();
-    let code = status.as_u16();
-    let outcome = if status.is_success() {
-        Outcome::Delivered { status: code }
-    } else if code == 410 {
-        Outcome::Gone
-    } else {
-        let mut error = format!("HTTP {status}");
-        if status.is_redirection() {
-            error.push_str(&format!(
-                " (redirects are not followed: {})",
-                location.as_deref().unwrap_or("no Location")
-            ));
-        } else if !body.trim().is_empty() {
-            let snippet: String = body.trim().chars().take(200).collect();
-            error.push_str(&format!(": {snippet}"));
-        }
-        Outcome::Failed {
-            status: Some(code),
-            error,
-            retry_after: retry_after.filter(|_| code == 429 || code == 503),
-        }
-    };
-    Response { outcome, body }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// The longest wait a `Retry-After` can ask for; the retry schedule goes no further either.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// `Retry-After`: seconds, or an HTTP date; at most [`MAX_RETRY_AFTER`].
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    let wait = if let Ok(seconds) = value.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-        let ms = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-        Duration::from_millis(ms.max(0) as u64)
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,27 +237,6 @@ mod tests {
             let err = webhook.validate_headers().unwrap_err();
             assert!(err.contains("set by callhook"), "{own}: {err}");
         }
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
-        let wait = parse_retry_after(&later).unwrap();
-        assert!(
-            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
-            "{wait:?}"
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(parse_retry_after("99999999999999"), Some(MAX_RETRY_AFTER));
-        assert_eq!(
-            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"),
-            Some(MAX_RETRY_AFTER)
-        );
     }
 
     #[test]

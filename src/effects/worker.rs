@@ -3,24 +3,23 @@
 //! worker per lane at a time. Every write it makes is a short turn of the writers' lock: it
 //! never reads a file or the network, nor waits for a program, while holding it.
 
-use std::ffi::OsStr;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::call::now_ms;
 use crate::config::Config;
-use crate::contacts;
-use crate::db;
-use crate::drain::{self, Drain};
-use crate::fallback;
-use crate::fold::load_call;
-use crate::lease::{self, Lane};
-use crate::outbox::{self, Delivery};
-use crate::paths::Locations;
-use crate::webhook::{self, Outcome};
+use crate::config::locations::Locations;
+use crate::effects::drain::{self, Drain};
+use crate::effects::lease::{self, Lane};
+use crate::effects::outbox::{self, Delivery};
+use crate::effects::webhook::send::{self, Outcome};
+use crate::log::call::now_ms;
+use crate::log::contacts;
+use crate::log::db;
+use crate::log::fallback;
+use crate::log::rows::load_call;
 
 /// How long a popup worker's lease lasts between renewals.
 const POPUP_LEASE_MS: i64 = 30_000;
@@ -60,51 +59,6 @@ pub struct Summary {
     pub rejected: usize,
 }
 
-/// Starts `callhook deliver` for these locations as a detached process and returns at once.
-pub fn spawn(locations: &Locations) -> Result<()> {
-    let exe = crate::paths::full_program()?;
-    let args: [&OsStr; 6] = [
-        OsStr::new("--db"),
-        locations.db.as_os_str(),
-        OsStr::new("--config"),
-        locations.config_path.as_os_str(),
-        OsStr::new("deliver"),
-        OsStr::new("--background"),
-    ];
-    spawn_detached(&exe, &args)
-}
-
-#[cfg(windows)]
-fn spawn_detached(exe: &std::path::Path, args: &[&OsStr]) -> Result<()> {
-    crate::windows::spawn_detached(exe, args)
-}
-
-#[cfg(unix)]
-fn spawn_detached(exe: &std::path::Path, args: &[&OsStr]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let mut command = Command::new(exe);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; between fork and exec it only detaches the child
-    // into a session of its own, away from the hook's terminal and process group.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
-    Ok(())
-}
-
 struct Worker<'a> {
     conn: Connection,
     locations: &'a Locations,
@@ -128,8 +82,8 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
     let holder = format!(
         "{}@{} {}",
         std::process::id(),
-        crate::hook::host_name(),
-        crate::fold::event_id(now_ms())
+        crate::platform::host_name(),
+        crate::log::fold::event_id(now_ms())
     );
     let config = &locations.config;
     let mut worker = Worker {
@@ -480,13 +434,13 @@ impl Worker<'_> {
         // last one at once: the next worker, once this one's lease lapsed, marks it failed).
         let attempts = delivery.attempts + 1;
         let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let next = outbox::next_attempt(&self.config.outbox, attempts, now, seed);
+        let next = crate::effects::retry::next_attempt(&self.config.outbox, attempts, now, seed);
         self.write(|tx| outbox::begin_attempt(tx, &delivery, next.unwrap_or(now)))?;
         if self.client.is_none() {
-            self.client = Some(webhook::client().context("cannot set up HTTP")?);
+            self.client = Some(send::client().context("cannot set up HTTP")?);
         }
         let client = self.client.as_ref().unwrap();
-        let response = webhook::post(
+        let response = send::post(
             client,
             webhook,
             &delivery.url,

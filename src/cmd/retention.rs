@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, Transaction, named_params, params};
 
-use crate::db;
+use crate::log::db;
 
 /// The calls a retention command works on: over, and started before `:before`.
 const OLD: &str = "started_at < :before \
@@ -143,13 +143,13 @@ pub struct Counts {
 impl Counts {
     /// `Deleted 2 calls, 6 events and 1 delivery from before 2026-11-24T00:00:00.000Z.`
     pub fn report(&self, verb: &str, before: i64) -> String {
-        use crate::output::plural;
+        use crate::cmd::output::plural;
         format!(
             "{verb} {}, {} and {} from before {}.",
             plural(self.calls, "call", "calls"),
             plural(self.events, "event", "events"),
             plural(self.deliveries, "delivery", "deliveries"),
-            crate::call::rfc3339(before)
+            crate::log::call::rfc3339(before)
         )
     }
 }

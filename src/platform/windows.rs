@@ -1,9 +1,10 @@
-//! Windows system calls. Shell and COM functions are loaded when needed rather than imported:
-//! an import would make every hook process load shell32 at start-up.
+//! The platform interface on Windows. Shell and COM functions are loaded when needed rather
+//! than imported: an import would make every hook process load shell32 at start-up.
 
 use std::ffi::{OsStr, OsString};
 use std::os::windows::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Result, bail};
 use windows_sys::Win32::Foundation::CloseHandle;
@@ -14,16 +15,15 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_INFORMATION, STARTUPINFOW,
 };
 
-use crate::caller::Caller;
-use crate::cmdline;
+use super::windows_cmdline as cmdline;
 
 fn wide(s: &OsStr) -> Vec<u16> {
     s.encode_wide().chain([0]).collect()
 }
 
-/// The caller text after the first `skip` arguments of the raw command line, when the raw
-/// split agrees with the arguments the process got.
-pub fn raw_rest(args: &[OsString], skip: usize) -> Option<Caller> {
+/// The text after the first `skip` arguments of the raw command line, exactly as the starting
+/// program wrote it, when the raw split agrees with the arguments the process got.
+pub fn raw_rest(args: &[OsString], skip: usize) -> Option<OsString> {
     // SAFETY: GetCommandLineW returns the process's NUL-terminated command line, which lives
     // as long as the process and is not modified here.
     let line = unsafe {
@@ -42,7 +42,7 @@ pub fn raw_rest(args: &[OsString], skip: usize) -> Option<Caller> {
         return None;
     }
     let rest = cmdline::rest_after(line, skip)?;
-    Some(Caller::from_os(&OsString::from_wide(rest)))
+    Some(OsString::from_wide(rest))
 }
 
 /// One argument quoted for a command line, so that the C runtime's split gives it back.
@@ -108,7 +108,7 @@ pub fn spawn_detached(program: &Path, args: &[&OsStr]) -> Result<()> {
 }
 
 /// Opens a URL with the user's default browser (ShellExecuteW "open").
-pub fn shell_open(url: &str) -> Result<()> {
+pub fn open_url(url: &str) -> Result<()> {
     type CoInitializeEx = unsafe extern "system" fn(*const core::ffi::c_void, u32) -> i32;
     type ShellExecuteW = unsafe extern "system" fn(
         *mut core::ffi::c_void,
@@ -183,7 +183,7 @@ pub fn enable_ansi() -> bool {
 }
 
 /// The width of the console window standard output writes to, if it is one.
-pub fn console_width() -> Option<u16> {
+pub fn terminal_width() -> Option<u16> {
     use windows_sys::Win32::System::Console::{
         CONSOLE_SCREEN_BUFFER_INFO, GetConsoleScreenBufferInfo, GetStdHandle, STD_OUTPUT_HANDLE,
     };
@@ -214,7 +214,7 @@ fn session_of(process_id: u32) -> Option<u32> {
 
 /// The running processes of the current session (the user's desktop) whose executable has one
 /// of these file names (any case), with their paths when they can be read.
-pub fn processes_named(names: &[String]) -> Vec<Option<std::path::PathBuf>> {
+pub fn processes_named(names: &[String]) -> Vec<Option<PathBuf>> {
     use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
     use windows_sys::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
@@ -274,7 +274,7 @@ pub fn processes_named(names: &[String]) -> Vec<Option<std::path::PathBuf>> {
 }
 
 /// The short (8.3) form of a path, when the file system has one.
-pub fn short_path(path: &Path) -> Option<std::path::PathBuf> {
+pub fn short_path(path: &Path) -> Option<PathBuf> {
     use windows_sys::Win32::Storage::FileSystem::GetShortPathNameW;
     let long = wide(path.as_os_str());
     let mut buffer = vec![0u16; 1024];
@@ -282,6 +282,46 @@ pub fn short_path(path: &Path) -> Option<std::path::PathBuf> {
     let len = unsafe { GetShortPathNameW(long.as_ptr(), buffer.as_mut_ptr(), buffer.len() as u32) };
     (len > 0 && (len as usize) < buffer.len())
         .then(|| OsString::from_wide(&buffer[..len as usize]).into())
+}
+
+/// Milliseconds since the computer started, sleep included: a clock no setting changes.
+pub fn boot_ms() -> Option<i64> {
+    // SAFETY: no arguments; counts milliseconds since start-up, sleep included.
+    Some(unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() } as i64)
+}
+
+// The folders come from the environment, which every user session sets: asking the shell for
+// known folders would make every hook load shell32 and COM at start-up.
+
+/// `%APPDATA%`: settings that roam with the user.
+pub fn config_dir() -> Option<PathBuf> {
+    env_dir("APPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Roaming")))
+}
+
+/// `%LOCALAPPDATA%`: data that stays on this computer.
+pub fn data_dir() -> Option<PathBuf> {
+    env_dir("LOCALAPPDATA").or_else(|| Some(env_dir("USERPROFILE")?.join(r"AppData\Local")))
+}
+
+fn env_dir(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(name)?);
+    dir.is_absolute().then_some(dir)
+}
+
+/// The environment variable that names the user.
+pub const USER_VAR: &str = "USERNAME";
+
+/// A console program started from a windowless one (the worker, `callhookw.exe`) would get a
+/// console window of its own: it gets none.
+pub fn without_console(command: &mut Command) {
+    use std::os::windows::process::CommandExt;
+    command.creation_flags(CREATE_NO_WINDOW);
+}
+
+/// Whether a file found in a shared directory may be taken as this user's: a regular file
+/// (the temp directory is the user's own on Windows).
+pub fn is_own_file(meta: &std::fs::Metadata) -> bool {
+    meta.file_type().is_file()
 }
 
 #[cfg(test)]

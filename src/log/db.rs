@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use serde::Deserialize;
 
 pub struct Migration {
     pub version: u32,
@@ -46,6 +47,26 @@ impl From<Duration> for Wait {
     }
 }
 
+/// SQLite's `synchronous` setting for the log (WAL mode): what a power cut can take.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Each write reaches the disk before the hook returns.
+    Full,
+    /// Writes reach the disk at each checkpoint: a power cut can take the last events.
+    #[default]
+    Normal,
+}
+
+impl Synchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Opens (creating it and its directory if needed) and migrates the database at `path`.
 pub fn open(path: &Path, wait: impl Into<Wait>) -> Result<Connection> {
     let wait = wait.into();
@@ -65,7 +86,7 @@ pub fn open(path: &Path, wait: impl Into<Wait>) -> Result<Connection> {
 }
 
 /// Runs `work` in one write transaction, in turn with the hooks and every other callhook
-/// writer (see [`crate::lock`]), waiting up to [`ADMIN_BUSY_TIMEOUT`] for the turn. Hooks wait
+/// writer (see [`crate::log::lock`]), waiting up to [`ADMIN_BUSY_TIMEOUT`] for the turn. Hooks wait
 /// for it asleep and give up within a second, so `work` must be short (a goal of 50 ms): never
 /// a file, the network or a person inside it; long jobs take many turns.
 pub fn write<T>(
@@ -92,13 +113,17 @@ pub fn write_until<T>(
 }
 
 /// Takes the writers' turn on the database of `conn`, waiting until `deadline`.
-pub fn turn(conn: &Connection, deadline: Instant) -> Result<crate::lock::WriterLock> {
+pub fn turn(conn: &Connection, deadline: Instant) -> Result<crate::log::lock::WriterLock> {
     turn_on(conn, &conn_path(conn), deadline)
 }
 
-fn turn_on(conn: &Connection, path: &Path, deadline: Instant) -> Result<crate::lock::WriterLock> {
-    match crate::lock::acquire(path, deadline) {
-        Err(e) if e.is::<crate::lock::Timeout>() && !sqlite_lock_free(conn) => {
+fn turn_on(
+    conn: &Connection,
+    path: &Path,
+    deadline: Instant,
+) -> Result<crate::log::lock::WriterLock> {
+    match crate::log::lock::acquire(path, deadline) {
+        Err(e) if e.is::<crate::log::lock::Timeout>() && !sqlite_lock_free(conn) => {
             // The writer ahead waits for SQLite's own lock: a program that does not take
             // turns (a database browser, a backup or sync tool) holds it.
             Err(anyhow::anyhow!(held_by_another_program(path)))
@@ -140,8 +165,8 @@ fn locked(path: &Path, e: rusqlite::Error) -> anyhow::Error {
 }
 
 /// Sets how writes are made durable (`[database] synchronous`; [`open`] sets NORMAL).
-pub fn set_synchronous(conn: &Connection, sync: crate::config::Synchronous) -> Result<()> {
-    if sync != crate::config::Synchronous::Normal {
+pub fn set_synchronous(conn: &Connection, sync: Synchronous) -> Result<()> {
+    if sync != Synchronous::Normal {
         conn.pragma_update(None, "synchronous", sync.pragma())?;
     }
     Ok(())
@@ -166,7 +191,7 @@ fn prepare(conn: &mut Connection, path: &Path, wait: Wait) -> Result<()> {
     }
     // Processes that find a new database at once take turns to set it up.
     let deadline = wait.deadline();
-    let _turn = crate::lock::acquire(path, deadline)?;
+    let _turn = crate::log::lock::acquire(path, deadline)?;
     let empty: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
     if empty {
         // Only possible before the first table: `prune --vacuum` can then give space back

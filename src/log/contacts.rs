@@ -10,9 +10,9 @@ use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
-use crate::call::now_ms;
-use crate::caller::NumberPlan;
-use crate::db;
+use crate::log::call::now_ms;
+use crate::log::caller::NumberPlan;
+use crate::log::db;
 use crate::microsip::contacts::parse_contacts;
 
 /// `[contacts]` in the config.

@@ -5,8 +5,8 @@ use anyhow::Result;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use crate::call::{Call, Direction, Status};
-use crate::caller::{NumberPlan, digits};
+use crate::log::call::{Call, Direction, Status};
+use crate::log::caller::{NumberPlan, digits};
 
 /// The status as of `:now` (a call left open past its window is over), in SQL.
 pub const STATUS_NOW: &str = "CASE WHEN status = 'in-progress' AND expires_at < :now THEN \
@@ -397,8 +397,11 @@ mod tests {
 
     fn plan_of(filter: &Filter, sql: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
-        let conn =
-            crate::db::open(&dir.path().join("calls.db"), crate::db::ADMIN_BUSY_TIMEOUT).unwrap();
+        let conn = crate::log::db::open(
+            &dir.path().join("calls.db"),
+            crate::log::db::ADMIN_BUSY_TIMEOUT,
+        )
+        .unwrap();
         explain(&conn, sql, filter, &NumberPlan::default(), 0)
             .unwrap()
             .join("\n")

@@ -1,14 +1,14 @@
 //! The CRM popup (screen-pop): `[popup]` in the config, the URL made from its template, and
 //! opening it, never through a shell.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::event::EventKind;
+use crate::log::event::EventKind;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -202,47 +202,13 @@ impl PopupConfig {
             Some([program, args @ ..]) => {
                 let mut command = Command::new(program);
                 command.args(args).arg(url);
-                spawn(command).with_context(|| format!("cannot start the opener {program}"))
+                crate::platform::start_quietly(command)
+                    .with_context(|| format!("cannot start the opener {program}"))
             }
             Some([]) => bail!("popup.opener is empty"),
-            None => open_default(url),
+            None => crate::platform::open_url(url),
         }
     }
-}
-
-fn spawn(mut command: Command) -> Result<()> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        // A console opener started from the windowless worker would get a console window.
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        command.creation_flags(CREATE_NO_WINDOW);
-    }
-    command.spawn()?;
-    Ok(())
-}
-
-#[cfg(windows)]
-fn open_default(url: &str) -> Result<()> {
-    crate::windows::shell_open(url)
-}
-
-#[cfg(target_os = "macos")]
-fn open_default(url: &str) -> Result<()> {
-    let mut command = Command::new("open");
-    command.arg(url);
-    spawn(command).context("cannot start open")
-}
-
-#[cfg(not(any(windows, target_os = "macos")))]
-fn open_default(url: &str) -> Result<()> {
-    let mut command = Command::new("xdg-open");
-    command.arg(url);
-    spawn(command).context("cannot start xdg-open (install xdg-utils, or set popup.opener)")
 }
 
 #[cfg(test)]
