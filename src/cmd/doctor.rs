@@ -8,9 +8,6 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 
-use crate::cmd::install::{
-    self, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy, same_path,
-};
 use crate::cmd::output::{self, plural, terminal_safe};
 use crate::config::locations::Locations;
 use crate::effects::webhook::send::{self, Outcome};
@@ -18,6 +15,9 @@ use crate::log::call::now_ms;
 use crate::log::db;
 use crate::log::event::EventKind;
 use crate::log::fallback;
+use crate::microsip::hooks::{
+    self, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy, same_path,
+};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
 
@@ -512,7 +512,7 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
     };
     let fix_mark = "with MicroSIP closed, save it as UTF-16 LE (Notepad: File > Save As, \
                     Encoding \"UTF-16 LE\"), then callhook install";
-    match install::utf8_mark_problem(&ini) {
+    match hooks::utf8_mark_problem(&ini) {
         Err(problem) => report.add(
             "microsip.ini",
             Level::Fail,
@@ -624,7 +624,7 @@ fn hooks(ini: &Ini, report: &mut Report) {
                 format!("runs {}, a copy of an older callhook", target.program),
                 "callhook install --legacy updates the copies".to_string(),
             ))
-        } else if install::runs_console_program(&target.program) {
+        } else if hooks::runs_console_program(&target.program) {
             console += 1;
             None
         } else {

@@ -2,5 +2,6 @@
 
 pub mod contacts;
 pub mod history;
+pub mod hooks;
 pub mod ini;
 pub mod locate;
