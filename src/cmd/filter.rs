@@ -1,7 +1,9 @@
-//! The call filters that `calls`, `missed` and `stats` share.
+//! The call filters that `calls`, `missed` and `stats` share, and the list options of `calls`
+//! and `missed`.
 
 use anyhow::{Result, anyhow};
 
+use crate::cmd::output::Format;
 use crate::cmd::when::{self, Bound};
 use crate::log::call::{Direction, Status};
 use crate::log::query::Filter;
@@ -39,5 +41,24 @@ impl FilterArgs {
             status: self.status.clone(),
             direction: self.direction,
         })
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ListArgs {
+    /// How many rows to show, newest first
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Every row (no limit)
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl ListArgs {
+    /// The most rows to print; `None`: all.
+    pub fn limit(&self) -> Option<u32> {
+        (!self.all).then_some(self.limit)
     }
 }

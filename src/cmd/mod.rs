@@ -3,6 +3,7 @@
 //! recognises it first. Helpers shared by commands live beside them (`filter`, `output`,
 //! `retention`, `when`); no command imports another.
 
+pub mod call_list;
 pub mod calls;
 pub mod deliver;
 pub mod doctor;

@@ -8,7 +8,9 @@ use std::io::{self, IsTerminal, Write};
 use serde::Serialize;
 
 use chrono::{DateTime, Local};
-use comfy_table::{LineStyle, Table, TableStyle};
+use comfy_table::{Cell, LineStyle, Table, TableStyle};
+
+use crate::effects::outbox::{Delivery, Status};
 
 /// Tables: columns apart, a rule under the header, nothing else (easy to read and to grep).
 const TABLE_STYLE: TableStyle =
@@ -193,6 +195,95 @@ impl<W: Write> JsonArray<W> {
         self.out
             .write_all(if self.empty { b"]\n" } else { b"\n]\n" })
     }
+}
+
+/// A list a query command prints, one kind of row, in any [`Format`]: what a row is in JSON
+/// and CSV, and the table of them all.
+pub trait Listing {
+    type Row;
+    /// The CSV header: the JSON fields, in order.
+    fn csv_header(&self) -> &'static [&'static str];
+    fn csv_record(&self, row: &Self::Row) -> Vec<String>;
+    fn json<'a>(&'a self, row: &'a Self::Row) -> impl Serialize + 'a;
+    fn table(&self, rows: &[Self::Row], colour: bool) -> Table;
+}
+
+/// Prints the rows `each` gives (calling back once per row) as `listing` lays them out in
+/// `format`; `none` when a table would be empty. Exports stream row by row; only the table
+/// needs all rows at once (column widths).
+pub fn print_list<L: Listing>(
+    listing: &L,
+    format: Format,
+    none: &str,
+    each: impl FnOnce(&mut dyn FnMut(L::Row) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match format {
+        Format::Json => {
+            let mut array = JsonArray::new(&mut out)?;
+            each(&mut |row| Ok(array.push(&listing.json(&row))?))?;
+            array.finish()?;
+        }
+        Format::Ndjson => each(&mut |row| Ok(ndjson(&mut out, &listing.json(&row))?))?,
+        Format::Csv => {
+            let mut csv = csv_writer(&mut out)?;
+            csv.write_record(listing.csv_header())?;
+            each(&mut |row| Ok(csv.write_record(listing.csv_record(&row))?))?;
+            csv.flush()?;
+        }
+        Format::Table => {
+            let mut rows = Vec::new();
+            each(&mut |row| {
+                rows.push(row);
+                Ok(())
+            })?;
+            if rows.is_empty() {
+                writeln!(out, "{none}")?;
+            } else {
+                let colour = colour();
+                writeln!(out, "{}", styled(listing.table(&rows, colour), colour))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Deliveries as a table: `outbox` lists them with their times and calls (`full`), `show`
+/// those of one call.
+pub fn deliveries(first: &str, rows: &[Delivery], full: bool) -> Table {
+    let mut header = vec![first, "Kind", "Target", "Status", "Tries"];
+    if full {
+        header.extend(["Queued", "Next / done", "Call ID"]);
+    }
+    header.push("Last error");
+    let mut table = fitted(header);
+    for d in rows {
+        let mut row = vec![
+            Cell::new(d.id),
+            Cell::new(d.kind),
+            Cell::new(terminal_safe(&d.target)),
+            Cell::new(d.status),
+            Cell::new(d.attempts),
+        ];
+        if full {
+            let when = match (d.status, d.delivered_at) {
+                (Status::Pending, _) => local_time(d.next_at),
+                (_, Some(at)) => local_time(at),
+                _ => String::new(),
+            };
+            row.extend([
+                Cell::new(local_time(d.created_at)),
+                Cell::new(when),
+                Cell::new(&d.call_id),
+            ]);
+        }
+        row.push(Cell::new(terminal_safe(
+            d.last_error.as_deref().unwrap_or(""),
+        )));
+        table.add_row(row);
+    }
+    table
 }
 
 /// Writes one compact JSON object and a newline.

@@ -3,21 +3,14 @@
 use anyhow::Result;
 use rusqlite::params_from_iter;
 
-use crate::cmd::retention::{
-    self, Counts, Old, Vacuumed, forget_numbers, numbers_of, placeholders,
-};
-use crate::cmd::when::{self, Bound};
+use crate::cmd::retention::{self, Counts, Old, OldArgs, Vacuumed, forget_numbers, numbers_of};
 use crate::config::locations::Locations;
-use crate::log::call::now_ms;
+use crate::log::db::placeholders;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Delete the calls that started before this (a day means its start): 2026-01-01, 365d
-    #[arg(long, value_name = "WHEN")]
-    before: String,
-    /// Report what would be deleted, and delete nothing
-    #[arg(long)]
-    dry_run: bool,
+    #[command(flatten)]
+    old: OldArgs,
     /// Give the freed space back to the file system afterwards
     #[arg(long)]
     vacuum: bool,
@@ -25,14 +18,9 @@ pub struct Args {
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
-    let mut conn = locations.existing_db()?;
-    retention::big_cache(&conn)?;
-    let old = Old {
-        before,
-        now: now_ms(),
-    };
-    if args.dry_run {
+    let (mut conn, old) = args.old.open(locations)?;
+    let before = old.before;
+    if args.old.dry_run {
         let counts = old.count(&conn, "1", "1", "1")?;
         println!("{}", counts.report("Would delete", before));
         return Ok(());

@@ -8,20 +8,16 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params_from_iter};
 use sha2::Sha256;
 
-use crate::cmd::retention::{self, Counts, Old, forget_numbers, numbers_of, placeholders};
-use crate::cmd::when::{self, Bound};
+use crate::cmd::retention::{self, Counts, Old, OldArgs, forget_numbers, numbers_of};
 use crate::config::locations::Locations;
-use crate::log::call::now_ms;
+use crate::effects::outbox;
+use crate::log::db::placeholders;
 use crate::log::query::{REDACTED_HEX_DIGITS, REDACTED_PREFIX as PREFIX, is_redacted};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Redact the calls that started before this (a day means its start): 2026-01-01, 90d
-    #[arg(long, value_name = "WHEN")]
-    before: String,
-    /// Report what would be redacted, and change nothing
-    #[arg(long)]
-    dry_run: bool,
+    #[command(flatten)]
+    old: OldArgs,
     /// Rewrite the file afterwards, so that no old text stays in space freed before (by the
     /// updates of calls and deliveries as they happened): slower, and needs free space for a
     /// copy of the database
@@ -39,20 +35,15 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             fresh_key()
         );
     };
-    let before = when::parse_local(&args.before, Bound::Start).map_err(anyhow::Error::msg)?;
-    let mut conn = locations.existing_db()?;
-    retention::big_cache(&conn)?;
-    let old = Old {
-        before,
-        now: now_ms(),
-    };
+    let (mut conn, old) = args.old.open(locations)?;
+    let before = old.before;
     prepare(&conn, key.as_bytes())?;
-    if args.dry_run {
+    if args.old.dry_run {
         let counts = old.count(
             &conn,
             CALL_NOT_REDACTED,
             EVENT_NOT_REDACTED,
-            DELIVERY_NOT_REDACTED,
+            outbox::NOT_REDACTED,
         )?;
         println!("{}", counts.report("Would redact", before));
         return Ok(());
@@ -95,12 +86,10 @@ fn fresh_key() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// What is not redacted yet, of a call (`c`), an event (`e`) and a delivery (`o`).
+/// What is not redacted yet, of a call (`c`) and an event (`e`).
 const CALL_NOT_REDACTED: &str = "c.number IS NOT redact(c.number) OR c.raw IS NOT redact(c.raw) OR c.name IS NOT redact(c.name)";
 const EVENT_NOT_REDACTED: &str = "e.caller IS NOT redact(e.caller) OR e.caller_bytes IS NOT NULL \
     OR e.number IS NOT redact(e.number)";
-const DELIVERY_NOT_REDACTED: &str =
-    "o.body IS NOT NULL OR (o.kind = 'popup' AND o.url <> 'redacted')";
 
 /// Gives the connection the `redact()` function (keyed) and turns `secure_delete` on: SQLite
 /// then overwrites the space it frees with zeros, rather than leaving the old cells there.
@@ -140,14 +129,7 @@ pub fn redact(conn: &mut Connection, old: Old) -> Result<Counts> {
             "UPDATE events AS e SET caller = redact(caller), caller_bytes = NULL, \
              number = redact(number) WHERE call_id IN ({list}) AND ({EVENT_NOT_REDACTED})"
         ))?;
-        counts.deliveries += update(&format!(
-            "UPDATE outbox AS o SET body = NULL, \
-             url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
-             last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
-                          ELSE last_error END, \
-             status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
-             WHERE call_id IN ({list}) AND ({DELIVERY_NOT_REDACTED})"
-        ))?;
+        counts.deliveries += outbox::redact(tx, ids)?;
         update(&format!(
             "INSERT OR IGNORE INTO numbers (number, raw) \
              SELECT DISTINCT number, raw FROM calls WHERE id IN ({list})"

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, Transaction, named_params, params};
 
-use crate::log::db;
+use crate::cmd::when::{self, Bound};
+use crate::config::locations::Locations;
+use crate::log::call::now_ms;
+use crate::log::db::{self, placeholders};
 
 /// The calls a retention command works on: over, and started before `:before`.
 const OLD: &str = "started_at < :before \
@@ -19,6 +22,28 @@ const OLD: &str = "started_at < :before \
 const TURN: Duration = Duration::from_millis(30);
 const FIRST_BATCH: usize = 200;
 const MAX_BATCH: usize = 5_000;
+
+/// The options `prune` and `redact` share: which calls, and whether to change them.
+#[derive(clap::Args)]
+pub struct OldArgs {
+    /// The calls that started before this (a day means its start): 2026-01-01, 90d
+    #[arg(long, value_name = "WHEN")]
+    pub before: String,
+    /// Report what would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl OldArgs {
+    /// The old calls, and the database opened to work through them.
+    pub fn open(&self, locations: &Locations) -> Result<(Connection, Old)> {
+        let before = when::parse_local(&self.before, Bound::Start).map_err(anyhow::Error::msg)?;
+        let conn = locations.existing_db()?;
+        big_cache(&conn)?;
+        let now = now_ms();
+        Ok((conn, Old { before, now }))
+    }
+}
 
 /// Old calls and the events that joined none, selected by time.
 #[derive(Clone, Copy)]
@@ -152,11 +177,6 @@ impl Counts {
             crate::log::call::rfc3339(before)
         )
     }
-}
-
-/// `?, ?, …` for `n` values.
-pub fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 /// The distinct (number, raw) pairs of some calls.

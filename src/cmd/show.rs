@@ -3,13 +3,13 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use comfy_table::Cell;
+use comfy_table::{Cell, Table};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::cmd::output::{self, caller_safe, duration, local_time, terminal_safe};
 use crate::config::locations::Locations;
-use crate::effects::outbox::Delivery;
+use crate::effects::outbox::{self, Delivery};
 use crate::log::call::{Call, now_ms, rfc3339};
 
 #[derive(clap::Args)]
@@ -47,102 +47,110 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let conn = locations.existing_db()?;
     let call = find(&conn, &args.call_id)?;
-    let events = events(&conn, &call.id)?;
-    let sql = format!(
-        "SELECT {} FROM outbox WHERE call_id = ?1 ORDER BY id",
-        Delivery::COLUMNS
-    );
-    let deliveries: Vec<Delivery> = conn
-        .prepare(&sql)?
-        .query_map([&call.id], Delivery::from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    let now = now_ms();
+    let shown = Shown {
+        events: events(&conn, &call.id)?,
+        deliveries: outbox::of_call(&conn, &call.id)?,
+        call,
+        now: now_ms(),
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            // Fields in the order of their structs, as `calls --format json` has them.
-            #[derive(Serialize)]
-            struct Shown<'a> {
-                call: crate::log::call::CallJson<'a>,
-                events: &'a [EventJson],
-                deliveries: &'a [Delivery],
-            }
-            let json = Shown {
-                call: call.to_json(now),
-                events: &events,
-                deliveries: &deliveries,
-            };
-            serde_json::to_writer_pretty(&mut out, &json)?;
+            serde_json::to_writer_pretty(&mut out, &shown.json())?;
             writeln!(out)?;
         }
-        Format::Table => {
-            let colour = output::colour();
-            let mut summary = output::table(["Call", &call.id]);
-            let mut row = |key: &str, value: Cell| {
-                summary.add_row([Cell::new(key), value]);
-            };
-            row("Direction", Cell::new(call.direction));
-            row("Status", output::status_cell(call.status_at(now), colour));
-            row("Number", Cell::new(caller_safe(&call.number)));
-            row("Caller text", Cell::new(caller_safe(&call.raw)));
-            row(
-                "Name",
-                Cell::new(caller_safe(call.name.as_deref().unwrap_or(""))),
-            );
-            let time = |t: Option<i64>| Cell::new(t.map(local_time).unwrap_or_default());
-            row("Started", time(Some(call.started_at)));
-            row("Ringing", time(call.ringing_at));
-            row("Answered", time(call.answered_at));
-            row("Ended", time(call.ended_at));
-            row(
-                "Ring",
-                Cell::new(call.ring_ms.map(duration).unwrap_or_default()),
-            );
-            row(
-                "Talk",
-                Cell::new(call.talk_ms.map(duration).unwrap_or_default()),
-            );
-            writeln!(out, "{}\n", output::styled(summary, colour))?;
-
-            let mut table = output::table(["Time", "Event", "Caller text", "Host", "User"]);
-            for e in &events {
-                let mut caller = caller_safe(&e.caller).into_owned();
-                if e.caller_truncated {
-                    caller.push_str(" …(cut at 1 KiB)");
-                }
-                table.add_row([
-                    Cell::new(local_time(e.at_ms)),
-                    Cell::new(&e.event),
-                    Cell::new(caller),
-                    Cell::new(terminal_safe(&e.host)),
-                    Cell::new(terminal_safe(&e.user)),
-                ]);
-            }
-            writeln!(out, "{table}")?;
-            if !deliveries.is_empty() {
-                let mut table = output::fitted([
-                    "Delivery",
-                    "Kind",
-                    "Target",
-                    "Status",
-                    "Tries",
-                    "Last error",
-                ]);
-                for d in &deliveries {
-                    table.add_row([
-                        Cell::new(d.id),
-                        Cell::new(&d.kind),
-                        Cell::new(terminal_safe(&d.target)),
-                        Cell::new(&d.status),
-                        Cell::new(d.attempts),
-                        Cell::new(terminal_safe(d.last_error.as_deref().unwrap_or(""))),
-                    ]);
-                }
-                writeln!(out, "\n{table}")?;
-            }
-        }
+        Format::Table => shown.print_tables(&mut out)?,
     }
     Ok(())
+}
+
+/// A call with its events and deliveries, as of `now`.
+struct Shown {
+    call: Call,
+    events: Vec<EventJson>,
+    deliveries: Vec<Delivery>,
+    now: i64,
+}
+
+impl Shown {
+    /// Fields in the order of their structs, as `calls --format json` has them.
+    fn json(&self) -> impl Serialize + '_ {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            call: crate::log::call::CallJson<'a>,
+            events: &'a [EventJson],
+            deliveries: &'a [Delivery],
+        }
+        Json {
+            call: self.call.to_json(self.now),
+            events: &self.events,
+            deliveries: &self.deliveries,
+        }
+    }
+
+    fn print_tables(&self, out: &mut impl Write) -> Result<()> {
+        let colour = output::colour();
+        writeln!(
+            out,
+            "{}
+",
+            output::styled(self.summary(colour), colour)
+        )?;
+        writeln!(out, "{}", self.events_table())?;
+        if !self.deliveries.is_empty() {
+            writeln!(
+                out,
+                "\n{}",
+                output::deliveries("Delivery", &self.deliveries, false)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The call itself, one field per row.
+    fn summary(&self, colour: bool) -> Table {
+        let call = &self.call;
+        let mut summary = output::table(["Call", &call.id]);
+        let mut row = |key: &str, value: Cell| {
+            summary.add_row([Cell::new(key), value]);
+        };
+        let text = |t: &str| Cell::new(caller_safe(t));
+        let time = |t: Option<i64>| Cell::new(t.map(local_time).unwrap_or_default());
+        let length = |ms: Option<i64>| Cell::new(ms.map(duration).unwrap_or_default());
+        row("Direction", Cell::new(call.direction));
+        row(
+            "Status",
+            output::status_cell(call.status_at(self.now), colour),
+        );
+        row("Number", text(&call.number));
+        row("Caller text", text(&call.raw));
+        row("Name", text(call.name.as_deref().unwrap_or("")));
+        row("Started", time(Some(call.started_at)));
+        row("Ringing", time(call.ringing_at));
+        row("Answered", time(call.answered_at));
+        row("Ended", time(call.ended_at));
+        row("Ring", length(call.ring_ms));
+        row("Talk", length(call.talk_ms));
+        summary
+    }
+
+    fn events_table(&self) -> Table {
+        let mut table = output::table(["Time", "Event", "Caller text", "Host", "User"]);
+        for e in &self.events {
+            let mut caller = caller_safe(&e.caller).into_owned();
+            if e.caller_truncated {
+                caller.push_str(" …(cut at 1 KiB)");
+            }
+            table.add_row([
+                Cell::new(local_time(e.at_ms)),
+                Cell::new(&e.event),
+                Cell::new(caller),
+                Cell::new(terminal_safe(&e.host)),
+                Cell::new(terminal_safe(&e.user)),
+            ]);
+        }
+        table
+    }
 }
 
 /// The call with this id, or the only one whose id starts with it.

@@ -263,101 +263,107 @@ fn print(report: &Report, format: Format) -> Result<()> {
             serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
-        Format::Csv => {
-            // One kind of row per line, named in the first column: the groups (by their
-            // `--by`), the total, and the busiest hours; so no group, a number written
-            // `total` included, can pass for another kind of row.
-            let mut csv = output::csv_writer(&mut out)?;
-            csv.write_record(CSV_HEADER)?;
-            let kind = report.by.as_deref().unwrap_or("group");
-            let rows = report
-                .groups
-                .iter()
-                .map(|g| (kind, g.group.as_str(), &g.figures));
-            for (kind, group, f) in rows.chain([("total", "", &report.total)]) {
-                let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
-                csv.write_record([
-                    kind.to_string(),
-                    csv_safe(group).into_owned(),
-                    f.calls.to_string(),
-                    f.answered.to_string(),
-                    f.missed.to_string(),
-                    f.busy.to_string(),
-                    f.no_answer.to_string(),
-                    f.in_progress.to_string(),
-                    opt(f.answer_rate),
-                    format!("{:.3}", f.talk_seconds_total),
-                    opt(f.talk_seconds_average),
-                    opt(f.ring_seconds_average),
-                ])?;
-            }
-            for h in &report.busiest_hours {
-                let mut record = vec![
-                    "busiest_hour".to_string(),
-                    hour_label(h.hour),
-                    h.calls.to_string(),
-                ];
-                record.resize(CSV_HEADER.len(), String::new());
-                csv.write_record(record)?;
-            }
-            csv.flush()?;
-        }
-        Format::Table => {
-            let first = match report.by.as_deref() {
-                Some(by) => by[..1].to_uppercase() + &by[1..],
-                None => String::new(),
-            };
-            let mut table = output::table([
-                first.as_str(),
-                "Calls",
-                "Answered",
-                "Missed",
-                "Busy",
-                "No answer",
-                "In progress",
-                "Answer rate",
-                "Talk",
-                "Avg talk",
-                "Avg ring",
-            ]);
-            let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
-            for (group, f) in rows.chain([("Total", &report.total)]) {
-                let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-                let secs = |s: Option<f64>| {
-                    s.map(|s| duration((s * 1000.0).round() as i64))
-                        .unwrap_or_default()
-                };
-                table.add_row([
-                    Cell::new(caller_safe(group)),
-                    right(f.calls.to_string()),
-                    right(f.answered.to_string()),
-                    right(f.missed.to_string()),
-                    right(f.busy.to_string()),
-                    right(f.no_answer.to_string()),
-                    right(f.in_progress.to_string()),
-                    right(
-                        f.answer_rate
-                            .map(|r| format!("{:.0}%", r * 100.0))
-                            .unwrap_or_default(),
-                    ),
-                    right(duration(f.talk_ms)),
-                    right(secs(f.talk_seconds_average)),
-                    right(secs(f.ring_seconds_average)),
-                ]);
-            }
-            writeln!(out, "{table}")?;
-            if !report.busiest_hours.is_empty() {
-                let hours: Vec<String> = report
-                    .busiest_hours
-                    .iter()
-                    .map(|h| {
-                        let calls = plural(h.calls as usize, "call", "calls");
-                        format!("{} ({calls})", hour_label(h.hour))
-                    })
-                    .collect();
-                writeln!(out, "Busiest hours: {}", hours.join(", "))?;
-            }
-        }
+        Format::Csv => print_csv(report, &mut out)?,
+        Format::Table => print_table(report, &mut out)?,
+    }
+    Ok(())
+}
+
+/// One kind of row per line, named in the first column: the groups (by their `--by`), the
+/// total, and the busiest hours; so no group, a number written `total` included, can pass for
+/// another kind of row.
+fn print_csv(report: &Report, out: &mut impl Write) -> Result<()> {
+    let mut csv = output::csv_writer(out)?;
+    csv.write_record(CSV_HEADER)?;
+    let kind = report.by.as_deref().unwrap_or("group");
+    let rows = report
+        .groups
+        .iter()
+        .map(|g| (kind, g.group.as_str(), &g.figures));
+    for (kind, group, f) in rows.chain([("total", "", &report.total)]) {
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
+        csv.write_record([
+            kind.to_string(),
+            csv_safe(group).into_owned(),
+            f.calls.to_string(),
+            f.answered.to_string(),
+            f.missed.to_string(),
+            f.busy.to_string(),
+            f.no_answer.to_string(),
+            f.in_progress.to_string(),
+            opt(f.answer_rate),
+            format!("{:.3}", f.talk_seconds_total),
+            opt(f.talk_seconds_average),
+            opt(f.ring_seconds_average),
+        ])?;
+    }
+    for h in &report.busiest_hours {
+        let mut record = vec![
+            "busiest_hour".to_string(),
+            hour_label(h.hour),
+            h.calls.to_string(),
+        ];
+        record.resize(CSV_HEADER.len(), String::new());
+        csv.write_record(record)?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+fn print_table(report: &Report, out: &mut impl Write) -> Result<()> {
+    let first = match report.by.as_deref() {
+        Some(by) => by[..1].to_uppercase() + &by[1..],
+        None => String::new(),
+    };
+    let mut table = output::table([
+        first.as_str(),
+        "Calls",
+        "Answered",
+        "Missed",
+        "Busy",
+        "No answer",
+        "In progress",
+        "Answer rate",
+        "Talk",
+        "Avg talk",
+        "Avg ring",
+    ]);
+    let rows = report.groups.iter().map(|g| (g.group.as_str(), &g.figures));
+    for (group, f) in rows.chain([("Total", &report.total)]) {
+        let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        let secs = |s: Option<f64>| {
+            s.map(|s| duration((s * 1000.0).round() as i64))
+                .unwrap_or_default()
+        };
+        table.add_row([
+            Cell::new(caller_safe(group)),
+            right(f.calls.to_string()),
+            right(f.answered.to_string()),
+            right(f.missed.to_string()),
+            right(f.busy.to_string()),
+            right(f.no_answer.to_string()),
+            right(f.in_progress.to_string()),
+            right(
+                f.answer_rate
+                    .map(|r| format!("{:.0}%", r * 100.0))
+                    .unwrap_or_default(),
+            ),
+            right(duration(f.talk_ms)),
+            right(secs(f.talk_seconds_average)),
+            right(secs(f.ring_seconds_average)),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    if !report.busiest_hours.is_empty() {
+        let hours: Vec<String> = report
+            .busiest_hours
+            .iter()
+            .map(|h| {
+                let calls = plural(h.calls as usize, "call", "calls");
+                format!("{} ({calls})", hour_label(h.hour))
+            })
+            .collect();
+        writeln!(out, "Busiest hours: {}", hours.join(", "))?;
     }
     Ok(())
 }

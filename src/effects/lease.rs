@@ -5,8 +5,10 @@
 use anyhow::Result;
 use rusqlite::{Connection, params};
 
-/// The kinds of background work, each done by one worker at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kinds of background work, each done by one worker at a time. A delivery's kind is the
+/// lane it goes in: `popup` or `webhook`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lane {
     /// Opening CRM pages while the phone rings.
     Popup,
@@ -28,6 +30,22 @@ impl Lane {
             Lane::Fallback => "fallback",
             Lane::Contacts => "contacts",
         }
+    }
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for Lane {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Lane::ALL
+            .into_iter()
+            .find(|lane| lane.as_str() == text)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("no lane {text}").into()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The outbox: side effects queued in the same transaction as the event that causes them, so
-//! that a crash can lose none, and the leases that let one worker deliver at a time.
+//! that a crash can lose none; and every change of a delivery's [`Status`], from queued to
+//! delivered, failed, stopped (410 Gone) or skipped, and back to pending on a retry.
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -13,11 +14,62 @@ use crate::log::call::{Call, now_ms};
 use crate::log::caller::digits;
 use crate::log::fold::NewEvent;
 
+/// Where a delivery is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Queued, waiting for its time or its turn.
+    Pending,
+    Delivered,
+    /// Out of attempts, or of no use any more.
+    Failed,
+    /// Its endpoint answered 410 Gone: nothing more goes there until an admin retries.
+    Stopped,
+    /// A popup whose call was over before it could open.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Stopped => "stopped",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Status {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        use clap::ValueEnum as _;
+        let text = value.as_str()?;
+        Status::value_variants()
+            .iter()
+            .copied()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("no status {text}").into()))
+    }
+}
+
 /// One row of the outbox.
 #[derive(Clone, Debug, Serialize)]
 pub struct Delivery {
     pub id: i64,
-    pub kind: String,
+    pub kind: Lane,
     pub target: String,
     pub url: String,
     pub event_id: String,
@@ -26,7 +78,7 @@ pub struct Delivery {
     pub message_id: Option<String>,
     #[serde(skip)]
     pub body: Option<String>,
-    pub status: String,
+    pub status: Status,
     pub attempts: i64,
     #[serde(serialize_with = "ms_as_rfc3339")]
     pub next_at: i64,
@@ -180,8 +232,96 @@ pub const GONE: &str = "the endpoint answered 410 Gone: its deliveries are stopp
 
 /// The condition on an outbox row `o` that it may go next: any popup, and of the webhooks
 /// only the first pending one of its endpoint (an endpoint gets its events in order).
-pub const SENDABLE: &str = "(o.kind = 'popup' OR o.event_id = (SELECT min(h.event_id) \
+const SENDABLE: &str = "(o.kind = 'popup' OR o.event_id = (SELECT min(h.event_id) \
     FROM outbox h WHERE h.status = 'pending' AND h.kind = 'webhook' AND h.target = o.target))";
+
+/// The popups due now, oldest first.
+pub fn due_popups(conn: &Connection, now: i64) -> Result<Vec<Delivery>> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE status = 'pending' AND kind = 'popup' AND next_at <= ?1 \
+         ORDER BY id",
+        Delivery::COLUMNS
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map([now], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The webhook delivery to attempt now: the oldest due one among the heads of the endpoints'
+/// queues.
+pub fn next_webhook(conn: &Connection, now: i64) -> Result<Option<Delivery>> {
+    let sql = format!(
+        "SELECT {} FROM outbox o WHERE status = 'pending' AND kind = 'webhook' \
+         AND next_at <= ?1 AND {SENDABLE} ORDER BY event_id, id LIMIT 1",
+        Delivery::COLUMNS
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([now], Delivery::from_row)
+        .optional()?)
+}
+
+/// The deliveries, newest first: all, or those with `status`.
+pub fn list(conn: &Connection, status: Option<Status>, limit: u32) -> Result<Vec<Delivery>> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
+        Delivery::COLUMNS
+    );
+    Ok(conn
+        .prepare(&sql)?
+        .query_map(params![status, limit], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The deliveries of one call, in order.
+pub fn of_call(conn: &Connection, call_id: &str) -> Result<Vec<Delivery>> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE call_id = ?1 ORDER BY id",
+        Delivery::COLUMNS
+    );
+    Ok(conn
+        .prepare(&sql)?
+        .query_map([call_id], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Queues every failed and stopped delivery again, with a fresh retry schedule. Returns how
+/// many.
+pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize> {
+    Ok(tx.execute(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?1 \
+         WHERE status IN ('failed', 'stopped')",
+        [now],
+    )?)
+}
+
+/// Queues these deliveries again, with a fresh retry schedule: a stopped endpoint (410)
+/// resumes as a whole, its stopped deliveries go again, in order, and new events are sent to
+/// it again. Returns how many; an error, changing nothing, when an id does not exist.
+pub fn retry(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usize> {
+    let placeholders = crate::log::db::placeholders(ids.len());
+    let found: i64 = tx.query_row(
+        &format!("SELECT count(*) FROM outbox WHERE id IN ({placeholders})"),
+        rusqlite::params_from_iter(ids),
+        |row| row.get(0),
+    )?;
+    if found < ids.len() as i64 {
+        let noun = if ids.len() == 1 {
+            "delivery"
+        } else {
+            "deliveries"
+        };
+        anyhow::bail!("only {found} of the {} {noun} exist", ids.len());
+    }
+    let sql = format!(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_at = {now} \
+         WHERE id IN ({placeholders}) OR (status = 'stopped' AND kind = 'webhook' \
+         AND target IN (SELECT target FROM outbox WHERE kind = 'webhook' \
+                        AND status = 'stopped' AND id IN ({placeholders})))"
+    );
+    Ok(tx.execute(&sql, rusqlite::params_from_iter(ids.iter().chain(ids)))?)
+}
 
 /// When the lane's next delivery may go: `None` when nothing of it is pending.
 pub fn next_due(conn: &Connection, lane: Lane) -> Result<Option<i64>> {
@@ -222,7 +362,7 @@ pub fn begin_attempt(conn: &Connection, delivery: &Delivery, next_at: i64) -> Re
 pub fn finished(
     conn: &Connection,
     delivery: &Delivery,
-    status: &str,
+    status: Status,
     http_status: Option<u16>,
     error: Option<&str>,
     now: i64,
@@ -232,7 +372,7 @@ pub fn finished(
          delivered_at = CASE ?2 WHEN 'delivered' THEN ?5 ELSE delivered_at END WHERE id = ?1",
         params![delivery.id, status, http_status, error, now],
     )?;
-    if delivery.kind == "webhook" {
+    if delivery.kind == Lane::Webhook {
         queue_from(conn, &delivery.target, now)?;
     }
     Ok(())
@@ -277,4 +417,25 @@ fn queue_from(conn: &Connection, target: &str, at: i64) -> Result<()> {
         params![target, at],
     )?;
     Ok(())
+}
+
+/// What is not redacted yet of a delivery (`o`).
+pub const NOT_REDACTED: &str = "o.body IS NOT NULL OR (o.kind = 'popup' AND o.url <> 'redacted')";
+
+/// Takes the personal data out of the deliveries of these calls: the webhook bodies and the
+/// popup URLs. Those still pending are skipped: they would send what is gone. Returns how many
+/// changed.
+pub fn redact(tx: &Transaction<'_>, call_ids: &[String]) -> Result<usize> {
+    let list = crate::log::db::placeholders(call_ids.len());
+    Ok(tx.execute(
+        &format!(
+            "UPDATE outbox AS o SET body = NULL, \
+             url = CASE kind WHEN 'popup' THEN 'redacted' ELSE url END, \
+             last_error = CASE status WHEN 'pending' THEN 'redacted before delivery' \
+                          ELSE last_error END, \
+             status = CASE status WHEN 'pending' THEN 'skipped' ELSE status END \
+             WHERE call_id IN ({list}) AND ({NOT_REDACTED})"
+        ),
+        rusqlite::params_from_iter(call_ids),
+    )?)
 }

@@ -7,13 +7,14 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::config::Config;
 use crate::config::locations::Locations;
 use crate::effects::drain::{self, Drain};
 use crate::effects::lease::{self, Lane};
-use crate::effects::outbox::{self, Delivery};
+use crate::effects::outbox::{self, Delivery, Status};
+use crate::effects::webhook::WebhookConfig;
 use crate::effects::webhook::send::{self, Outcome};
 use crate::log::call::now_ms;
 use crate::log::contacts;
@@ -303,17 +304,7 @@ impl Worker<'_> {
     }
 
     fn popups(&mut self) -> Result<bool> {
-        let now = now_ms();
-        let sql = format!(
-            "SELECT {} FROM outbox WHERE status = 'pending' AND kind = 'popup' AND next_at <= ?1 \
-             ORDER BY id",
-            Delivery::COLUMNS
-        );
-        let due: Vec<Delivery> = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map([now], Delivery::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let due = outbox::due_popups(&self.conn, now_ms())?;
         let worked = !due.is_empty();
         if worked {
             self.fresh_names()?;
@@ -329,23 +320,35 @@ impl Worker<'_> {
 
     fn popup(&mut self, delivery: &Delivery) -> Result<()> {
         let now = now_ms();
-        let finish = |worker: &mut Self, status: &'static str, error: String| {
+        let finish = |worker: &mut Self, status: Status, error: String| {
             worker.write(|tx| outbox::finished(tx, delivery, status, None, Some(&error), now))
         };
         if delivery.attempts > 0 {
             // A popup is of no use later: one attempt only, even one that never ended.
             self.summary.failed += 1;
-            return finish(self, "failed", "the worker stopped while opening it".into());
+            return finish(
+                self,
+                Status::Failed,
+                "the worker stopped while opening it".into(),
+            );
         }
         let call = load_call(&self.conn, &delivery.call_id)?;
         // A popup for a call that is over would only disturb.
         let Some(call) = call.filter(|c| c.ended_at.is_none()) else {
             self.summary.skipped += 1;
-            return finish(self, "skipped", "the call ended before the popup".into());
+            return finish(
+                self,
+                Status::Skipped,
+                "the call ended before the popup".into(),
+            );
         };
         let Some(popup) = &self.config.popup else {
             self.summary.failed += 1;
-            return finish(self, "failed", "[popup] is no longer in the config".into());
+            return finish(
+                self,
+                Status::Failed,
+                "[popup] is no longer in the config".into(),
+            );
         };
         // The call may have a name by now (contacts read since it was queued).
         let event: String = self.conn.query_row(
@@ -364,12 +367,14 @@ impl Worker<'_> {
         })?;
         match popup.open(&url) {
             Ok(()) => {
-                self.write(|tx| outbox::finished(tx, delivery, "delivered", None, None, now_ms()))?;
+                self.write(|tx| {
+                    outbox::finished(tx, delivery, Status::Delivered, None, None, now_ms())
+                })?;
                 self.summary.delivered += 1;
             }
             Err(e) => {
                 // A popup that cannot open now is of no use later: no retries.
-                finish(self, "failed", format!("{e:#}"))?;
+                finish(self, Status::Failed, format!("{e:#}"))?;
                 self.summary.failed += 1;
             }
         }
@@ -380,46 +385,19 @@ impl Worker<'_> {
     /// is due.
     fn webhook(&mut self) -> Result<bool> {
         let now = now_ms();
-        let sql = format!(
-            "SELECT {} FROM outbox o WHERE status = 'pending' AND kind = 'webhook' \
-             AND next_at <= ?1 AND {} ORDER BY event_id, id LIMIT 1",
-            Delivery::COLUMNS,
-            outbox::SENDABLE
-        );
-        let Some(delivery) = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([now], Delivery::from_row)
-            .optional()?
-        else {
+        let Some(delivery) = outbox::next_webhook(&self.conn, now)? else {
             return Ok(false);
         };
         let retries = self.config.outbox.retries.len() as i64;
         if delivery.attempts > retries {
             // Its last attempt counted but never recorded an end: the worker died during it.
-            self.write(|tx| {
-                outbox::finished(
-                    tx,
-                    &delivery,
-                    "failed",
-                    None,
-                    Some("the worker stopped during the last attempt"),
-                    now,
-                )
-            })?;
-            self.summary.failed += 1;
-            return Ok(true);
+            let error = "the worker stopped during the last attempt";
+            return self.failed(&delivery, None, error, now).map(|()| true);
         }
-        let Some(webhook) = self
-            .config
-            .webhooks
-            .iter()
-            .find(|w| w.key() == delivery.target)
-        else {
+        let config = self.config;
+        let Some(webhook) = config.webhooks.iter().find(|w| w.key() == delivery.target) else {
             let error = format!("webhook `{}` is no longer in the config", delivery.target);
-            self.write(|tx| outbox::finished(tx, &delivery, "failed", None, Some(&error), now))?;
-            self.summary.failed += 1;
-            return Ok(true);
+            return self.failed(&delivery, None, &error, now).map(|()| true);
         };
         // A webhook can take its whole timeout: give the popup lane up first, so that a popup
         // queued meanwhile gets a worker of its own instead of waiting.
@@ -429,13 +407,19 @@ impl Worker<'_> {
         if !self.renew(Lane::Webhook)? {
             return Ok(false);
         }
+        self.attempt(&delivery, webhook, now)?;
+        Ok(true)
+    }
+
+    /// One attempt of a webhook delivery, and its outcome recorded.
+    fn attempt(&mut self, delivery: &Delivery, webhook: &WebhookConfig, now: i64) -> Result<()> {
         // Counted before it is made: an attempt that kills the worker still uses up the
         // schedule. Should it never record an end, it is due again as if it had failed (the
         // last one at once: the next worker, once this one's lease lapsed, marks it failed).
         let attempts = delivery.attempts + 1;
         let seed = now as u64 ^ (delivery.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let next = crate::effects::retry::next_attempt(&self.config.outbox, attempts, now, seed);
-        self.write(|tx| outbox::begin_attempt(tx, &delivery, next.unwrap_or(now)))?;
+        self.write(|tx| outbox::begin_attempt(tx, delivery, next.unwrap_or(now)))?;
         if self.client.is_none() {
             self.client = Some(send::client().context("cannot set up HTTP")?);
         }
@@ -450,13 +434,14 @@ impl Worker<'_> {
         let now = now_ms();
         match response.outcome {
             Outcome::Delivered { status } => {
+                let status = Some(status);
                 self.write(|tx| {
-                    outbox::finished(tx, &delivery, "delivered", Some(status), None, now)
+                    outbox::finished(tx, delivery, Status::Delivered, status, None, now)
                 })?;
                 self.summary.delivered += 1;
             }
             Outcome::Gone => {
-                self.write(|tx| outbox::stop_endpoint(tx, &delivery))?;
+                self.write(|tx| outbox::stop_endpoint(tx, delivery))?;
                 self.summary.failed += 1;
             }
             Outcome::Failed {
@@ -467,18 +452,28 @@ impl Worker<'_> {
                 Some(next) => {
                     let asked = retry_after.map_or(0, |d| d.as_millis() as i64);
                     let next = next.max(now.saturating_add(asked));
-                    self.write(|tx| outbox::retry_at(tx, &delivery, next, status, &error))?;
+                    self.write(|tx| outbox::retry_at(tx, delivery, next, status, &error))?;
                     self.summary.retrying += 1;
                 }
-                None => {
-                    self.write(|tx| {
-                        outbox::finished(tx, &delivery, "failed", status, Some(&error), now)
-                    })?;
-                    self.summary.failed += 1;
-                }
+                None => self.failed(delivery, status, &error, now)?,
             },
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// The webhook delivery has failed for good.
+    fn failed(
+        &mut self,
+        delivery: &Delivery,
+        http_status: Option<u16>,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            outbox::finished(tx, delivery, Status::Failed, http_status, Some(error), now)
+        })?;
+        self.summary.failed += 1;
+        Ok(())
     }
 
     /// Nothing to do: after [`LINGER`], give up the lanes with nothing coming soon; wait for

@@ -140,18 +140,8 @@ pub struct Check {
 pub fn check(conn: &Connection, config: &ContactsConfig) -> Result<Check> {
     let mut check = Check::default();
     let sources = config.sources(conn);
-    let known: Vec<(String, i64, i64)> = conn
-        .prepare_cached("SELECT path, modified, size FROM contact_sources")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (path, ..) in &known {
-        if !sources
-            .iter()
-            .any(|(p, ..)| &p.display().to_string() == path)
-        {
-            check.stale = true;
-        }
-    }
+    let known = known_sources(conn)?;
+    check.stale = gone(&known, &sources).next().is_some();
     for (path, _, _) in &sources {
         let key = path.display().to_string();
         let was = known.iter().find(|(p, ..)| *p == key).map(|k| (k.1, k.2));
@@ -164,6 +154,26 @@ pub fn check(conn: &Connection, config: &ContactsConfig) -> Result<Check> {
         }
     }
     Ok(check)
+}
+
+/// The sources read before: path, modification time and size when read.
+fn known_sources(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
+    Ok(conn
+        .prepare_cached("SELECT path, modified, size FROM contact_sources")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The paths read before that are no longer sources.
+fn gone<'a>(
+    known: &'a [(String, i64, i64)],
+    sources: &'a [(PathBuf, Kind, Origin)],
+) -> impl Iterator<Item = &'a String> {
+    known.iter().map(|(path, ..)| path).filter(|path| {
+        !sources
+            .iter()
+            .any(|(p, ..)| &p.display().to_string() == *path)
+    })
 }
 
 /// A file's modification time (ms) and size, to tell when it changed.
@@ -196,17 +206,9 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
     let mut read_any = false;
     let sources = config.sources(conn);
     // Names of files that are no longer sources (the config or the install changed) go.
-    let known: Vec<(String, i64, i64)> = conn
-        .prepare_cached("SELECT path, modified, size FROM contact_sources")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (path, ..) in &known {
-        if !sources
-            .iter()
-            .any(|(p, ..)| &p.display().to_string() == path)
-        {
-            forget(conn, path)?;
-        }
+    let known = known_sources(conn)?;
+    for path in gone(&known, &sources) {
+        forget(conn, path)?;
     }
     for (path, kind, _) in sources {
         let key = path.display().to_string();

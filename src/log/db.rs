@@ -67,6 +67,11 @@ impl Synchronous {
     }
 }
 
+/// `?, ?, …` for `n` values.
+pub fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// Opens (creating it and its directory if needed) and migrates the database at `path`.
 pub fn open(path: &Path, wait: impl Into<Wait>) -> Result<Connection> {
     let wait = wait.into();
