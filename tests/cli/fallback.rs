@@ -88,7 +88,7 @@ fn the_next_hook_stores_what_the_fallback_log_holds() {
         failed(desk.event_at(T0 + 500, "ring", "+4930111"));
         failed(desk.event_at(T0 + 4_000, "answer", "+4930111"));
     });
-    assert_eq!(desk.fallback_lines(&desk.fallback_log()).len(), 3);
+    assert_eq!(json_lines(&desk.fallback_log()).len(), 3);
     // No admin: the next event that is stored starts the worker, which stores the rest.
     assert_stored(&desk.event_at(T0 + 60_000, "end", "+4930111"));
     wait_until(WAIT, "the fallback log to drain", || {
@@ -161,9 +161,9 @@ fn stored_late_an_event_gets_its_side_effects() {
         ]
     );
     // A popup only for the call that still rings.
-    wait_until(WAIT, "the popup", || !desk.recorded(&record).is_empty());
+    wait_until(WAIT, "the popup", || !json_lines(&record).is_empty());
     std::thread::sleep(Duration::from_millis(300));
-    let popups: Vec<Value> = desk.recorded(&record);
+    let popups: Vec<Value> = json_lines(&record);
     assert_eq!(popups.len(), 1, "{popups:?}");
     assert_eq!(
         popups[0]["args"][0],

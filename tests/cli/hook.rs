@@ -165,7 +165,7 @@ fn legacy_hook_names_carry_the_event() {
     cmd.env("CALLHOOK_DB", &desk.db)
         .env("CALLHOOK_CONFIG", &desk.config);
     caller_arg(&mut cmd, "--db x 555");
-    assert_stored(&run_copied(&mut cmd));
+    assert_stored(&output(&mut cmd));
     let events = desk.events();
     assert_eq!(
         (events[0].0.as_str(), events[0].1.as_str()),
@@ -230,7 +230,7 @@ fn the_hook_program_hands_other_commands_to_callhook() {
     let lonely = desk.path(&format!("bin/callhook{}", std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
     std::fs::copy(hook, &lonely).unwrap();
-    let out = run_copied(desk.command_for(&lonely).arg("calls"));
+    let out = output(desk.command_for(&lonely).arg("calls"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only runs hooks"));
 }

@@ -452,7 +452,7 @@ fn popups_do_not_wait_behind_a_hanging_webhook() {
     // The worker is now stuck in the webhook's request; a second call rings meanwhile.
     assert_stored(&desk.event("incoming", "1002"));
     wait_until(Duration::from_secs(10), "the second popup", || {
-        desk.recorded(&record).len() == 2
+        json_lines(&record).len() == 2
     });
     assert_eq!(server.answered(), 0, "the webhook is still hanging");
 }
