@@ -100,14 +100,7 @@ fn caller_names_come_from_the_contacts_next_to_the_hooked_ini() {
         // A changed file is read by the worker the hook started (then it lets the contacts
         // lane go), or by this one, and the call named.
         wait_until(std::time::Duration::from_secs(30), "the contacts", || {
-            desk.conn()
-                .query_row(
-                    "SELECT count(*) FROM worker_leases WHERE lane = 'contacts'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .unwrap()
-                == 0
+            desk.count("SELECT count(*) FROM worker_leases WHERE lane = 'contacts'") == 0
         });
         desk.run(&["deliver"]);
         desk.calls()
@@ -165,11 +158,7 @@ fn a_contacts_file_that_goes_away_takes_its_names_with_it() {
         r#"<contacts><contact name="Ann" number="777"/></contacts>"#,
     )
     .unwrap();
-    let sources = || -> i64 {
-        desk.conn()
-            .query_row("SELECT count(*) FROM contact_sources", [], |r| r.get(0))
-            .unwrap()
-    };
+    let sources = || desk.count("SELECT count(*) FROM contact_sources");
     assert_stored(&desk.event("incoming", "1"));
     wait_until(std::time::Duration::from_secs(30), "the names", || {
         sources() == 1
@@ -181,9 +170,5 @@ fn a_contacts_file_that_goes_away_takes_its_names_with_it() {
         "the names to go",
         || sources() == 0,
     );
-    let names: i64 = desk
-        .conn()
-        .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(names, 0);
+    assert_eq!(desk.count("SELECT count(*) FROM contacts"), 0);
 }

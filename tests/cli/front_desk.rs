@@ -12,57 +12,64 @@ pub const NUMBER_PLAN: &str = "[numbers]\ncountry_code = \"49\"\n";
 pub fn front_desk(config: &str) -> Desk {
     let desk = Desk::new().with_config(&format!("{NUMBER_PLAN}{config}"));
     let day_before = DAY - 86_400_000;
-    desk.record(
-        day_before,
-        "030 1111111",
-        &[(0, "incoming"), (1_000, "ring"), (20_000, "end")],
-    )
-    .record(
-        day_before + 3_600_000,
-        "+49 30 2222222",
-        &[(0, "outgoing"), (5_000, "start"), (125_000, "end")],
-    )
-    .record(
-        DAY,
-        "030 2222222",
-        &[
-            (0, "incoming"),
-            (1_000, "ring"),
-            (6_000, "answer"),
-            (7_000, "start"),
-            (186_000, "end"),
-        ],
-    )
-    .record(
-        DAY + 600_000,
-        "030 1111111",
-        &[(0, "incoming"), (1_000, "ring"), (31_000, "end")],
-    )
-    .record(
-        DAY + 1_200_000,
-        "0171 5555555",
-        &[(0, "incoming"), (3_000, "busy")],
-    )
-    .record(
-        DAY + 1_800_000,
-        "0171 5555555",
-        &[(0, "outgoing"), (30_000, "end")],
-    )
-    .record(
-        DAY + 2_400_000,
-        "030 3333333",
-        &[(0, "incoming"), (1_000, "ring"), (10_000, "end")],
-    )
-    .record(
-        DAY + 3_000_000,
-        "0303333333",
-        &[(0, "outgoing"), (10_000, "start"), (70_000, "end")],
-    )
-    .record(
-        DAY + 3_600_000,
-        "anonymous",
-        &[(0, "incoming"), (1_000, "ring"), (20_000, "end")],
-    );
+    /// (start, caller, [(milliseconds after the start, event)])
+    type Call = (i64, &'static str, &'static [(i64, &'static str)]);
+    let calls: [Call; 9] = [
+        (
+            day_before,
+            "030 1111111",
+            &[(0, "incoming"), (1_000, "ring"), (20_000, "end")],
+        ),
+        (
+            day_before + 3_600_000,
+            "+49 30 2222222",
+            &[(0, "outgoing"), (5_000, "start"), (125_000, "end")],
+        ),
+        (
+            DAY,
+            "030 2222222",
+            &[
+                (0, "incoming"),
+                (1_000, "ring"),
+                (6_000, "answer"),
+                (7_000, "start"),
+                (186_000, "end"),
+            ],
+        ),
+        (
+            DAY + 600_000,
+            "030 1111111",
+            &[(0, "incoming"), (1_000, "ring"), (31_000, "end")],
+        ),
+        (
+            DAY + 1_200_000,
+            "0171 5555555",
+            &[(0, "incoming"), (3_000, "busy")],
+        ),
+        (
+            DAY + 1_800_000,
+            "0171 5555555",
+            &[(0, "outgoing"), (30_000, "end")],
+        ),
+        (
+            DAY + 2_400_000,
+            "030 3333333",
+            &[(0, "incoming"), (1_000, "ring"), (10_000, "end")],
+        ),
+        (
+            DAY + 3_000_000,
+            "0303333333",
+            &[(0, "outgoing"), (10_000, "start"), (70_000, "end")],
+        ),
+        (
+            DAY + 3_600_000,
+            "anonymous",
+            &[(0, "incoming"), (1_000, "ring"), (20_000, "end")],
+        ),
+    ];
+    for (at, caller, events) in calls {
+        desk.record(at, caller, events);
+    }
     desk
 }
 

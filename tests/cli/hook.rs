@@ -31,9 +31,7 @@ fn hostile_callers_are_stored_verbatim() {
     assert_eq!(raws, HOSTILE);
     // The database is whole: the SQL-looking caller was only text.
     assert_eq!(
-        desk.conn()
-            .query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0))
-            .unwrap(),
+        desk.count("SELECT count(*) FROM calls"),
         HOSTILE.len() as i64
     );
 }

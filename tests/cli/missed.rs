@@ -63,15 +63,11 @@ fn unreturned_rows_show_the_latest_missed_call() {
         "{NUMBER_PLAN}[contacts]\ncsv = {}\n",
         toml_str(contacts.path().to_str().unwrap())
     ));
-    let missed = |at: i64, caller: &str| {
-        for (dt, event) in [(0, "incoming"), (1_000, "ring"), (20_000, "end")] {
-            assert_stored(&desk.event_at(at + dt, event, caller));
-        }
-    };
-    missed(DAY, "Zed <sip:0301234567@pbx>");
+    let missed = [(0, "incoming"), (1_000, "ring"), (20_000, "end")];
+    desk.record(DAY, "Zed <sip:0301234567@pbx>", &missed);
     // The contact was renamed since (a different size, so it is read again).
     std::fs::write(contacts.path(), "+49301234567,Anna New Name\n").unwrap();
-    missed(DAY + 3_600_000, "030 1234567");
+    desk.record(DAY + 3_600_000, "030 1234567", &missed);
     let calls = desk.json(&["calls"]);
     assert_eq!(calls[0]["name"], "Anna New Name");
     assert_eq!(calls[1]["name"], "Zoe Old");

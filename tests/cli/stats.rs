@@ -96,12 +96,13 @@ fn the_stats_table_adds_up() {
     let desk = Desk::new();
     let now = chrono::Utc::now().timestamp_millis();
     // One call still on, one missed, one answered.
-    assert_stored(&desk.event_at(now - 60_000, "incoming", "1"));
-    assert_stored(&desk.event_at(now - 50_000, "incoming", "2"));
-    assert_stored(&desk.event_at(now - 40_000, "end", "2"));
-    assert_stored(&desk.event_at(now - 30_000, "outgoing", "3"));
-    assert_stored(&desk.event_at(now - 29_000, "start", "3"));
-    assert_stored(&desk.event_at(now - 20_000, "end", "3"));
+    desk.record(now - 60_000, "1", &[(0, "incoming")])
+        .record(now - 50_000, "2", &[(0, "incoming"), (10_000, "end")])
+        .record(
+            now - 30_000,
+            "3",
+            &[(0, "outgoing"), (1_000, "start"), (10_000, "end")],
+        );
     let table = desk.run(&["stats"]);
     assert!(table.contains("In progress"), "{table}");
     let total: Vec<u64> = table

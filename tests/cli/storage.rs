@@ -68,9 +68,11 @@ fn an_empty_file_is_migrated() {
 #[test]
 fn the_views_read_like_the_json() {
     let desk = Desk::new();
-    assert_stored(&desk.event_at(T0, "outgoing", "600"));
-    assert_stored(&desk.event_at(T0 + 2_000, "start", "600"));
-    assert_stored(&desk.event_at(T0 + 62_500, "end", "600"));
+    desk.record(
+        T0,
+        "600",
+        &[(0, "outgoing"), (2_000, "start"), (62_500, "end")],
+    );
     let json = &desk.calls()[0];
     let conn = desk.conn();
     let (id, status, started, talk): (String, String, String, f64) = conn

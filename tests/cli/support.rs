@@ -12,6 +12,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_callhook");
 /// 2026-11-25T10:00:00Z, a base for explicit event times.
 pub const T0: i64 = 1_795_600_800_000;
 
+/// The events of a call that rings and is given up, for [`Desk::record`].
+pub const MISSED: &[(i64, &str)] = &[(0, "incoming"), (1_000, "ring"), (9_000, "end")];
+
 pub struct Desk {
     pub dir: TempDir,
     pub db: PathBuf,

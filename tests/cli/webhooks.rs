@@ -375,12 +375,7 @@ fn two_workers_racing_deliver_each_message_once() {
     assert_stored(&desk.event("incoming", "0"));
     server.wait_for(1, WAIT);
     wait_until(WAIT, "the first worker to finish", || {
-        desk.conn()
-            .query_row("SELECT count(*) FROM worker_leases", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
-            == 0
+        desk.count("SELECT count(*) FROM worker_leases") == 0
     });
     desk.hold_leases();
     for i in 1..=20 {
