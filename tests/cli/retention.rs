@@ -1,4 +1,5 @@
-//! Retention and privacy on a log of realistic size: hooks keep storing while they run.
+//! Retention and privacy: `prune` and `redact` leave a consistent log and nothing of the old
+//! text in the file; on a log of realistic size, hooks keep storing while they run.
 
 use std::time::{Duration, Instant};
 
