@@ -172,7 +172,7 @@ fn a_burst_with_side_effects_starts_few_workers_and_delivers_everything() {
     all_stored(hooks);
     assert!(!desk.fallback_log().exists());
     wait_until(std::time::Duration::from_secs(60), "every delivery", || {
-        desk.recorded(&record).len() == PROCESSES + 1 && server.received().len() == PROCESSES + 1
+        json_lines(&record).len() == PROCESSES + 1 && server.received().len() == PROCESSES + 1
     });
     let workers = std::fs::read_to_string(&starts).unwrap_or_default();
     let started = workers.lines().filter(|l| l.contains(" deliver")).count();

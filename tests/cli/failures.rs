@@ -33,7 +33,7 @@ fn a_bad_config_still_stores_the_event() {
         .query_row("SELECT config_error FROM events", [], |r| r.get(0))
         .unwrap();
     assert!(error.contains("numbers.country_code"), "{error}");
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["stored"], true);
 
@@ -53,7 +53,7 @@ fn an_unknown_event_exits_2_and_is_logged() {
     let out = desk.event("hangup", "555 & more");
     assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event `hangup`"));
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["event"], "hangup");
     assert_eq!(lines[0]["caller"], "555 & more");
@@ -77,7 +77,7 @@ fn an_unwritable_database_directory_falls_back_to_the_temp_directory() {
         .unwrap();
     assert!(started.elapsed() < HANG);
     assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
-    let lines = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    let lines = json_lines(&desk.path("tmp/callhook-fallback.log"));
     assert_eq!(lines.len(), 1, "fallback in the temp directory");
     assert_eq!(
         (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
@@ -137,7 +137,7 @@ fn a_read_only_database_directory_is_reported() {
     assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
     // Nothing could be written beside the database: the line went to the temp directory.
     assert!(!desk.fallback_log().exists());
-    let lines = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    let lines = json_lines(&desk.path("tmp/callhook-fallback.log"));
     assert_eq!(lines.len(), 1);
     assert_eq!(
         (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
@@ -177,7 +177,7 @@ fn a_hook_that_hangs_gives_up_within_a_second() {
     let waited = started.elapsed();
     assert!(waited < HANG, "waited {waited:?}");
     assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1, "{:?}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(lines[0]["caller"], "+4930 555");
     assert_eq!(lines[0]["user"], "reception");
@@ -215,7 +215,7 @@ fn a_bad_config_keeps_its_database() {
         .unwrap();
     assert_eq!(stored, 1);
     let log = db.parent().unwrap().join("callhook-fallback.log");
-    let lines = desk.fallback_lines(&log);
+    let lines = json_lines(&log);
     assert_eq!((lines.len(), &lines[0]["stored"]), (1, &true.into()));
 }
 
@@ -229,7 +229,7 @@ fn a_misread_hook_line_is_logged() {
     caller_arg(&mut cmd, "1 & x");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1);
     assert_eq!(
         (lines[0]["event"].as_str(), lines[0]["caller"].as_str()),
@@ -251,7 +251,7 @@ fn a_locked_database_gives_up_in_time_and_replay_recovers() {
     drop(conn);
     assert!(waited < HANG, "waited {waited:?}");
     assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1);
     assert!(
         lines[0]["error"]
@@ -305,7 +305,7 @@ fn hooks_blocked_by_another_program_say_so() {
         assert!(stderr.contains("locked by another program"), "{stderr}");
         assert!(!stderr.contains("too long"), "{stderr}");
     }
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 6);
 }
 
@@ -315,7 +315,7 @@ fn a_corrupt_database_is_reported_and_the_event_kept() {
     std::fs::write(&desk.db, vec![0x5a; 8192]).unwrap();
     let out = desk.event("incoming", "888");
     assert_eq!(out.status.code(), Some(callhook::EXIT_NOT_STORED as i32));
-    let lines = desk.fallback_lines(&desk.fallback_log());
+    let lines = json_lines(&desk.fallback_log());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["caller"], "888");
     assert!(
@@ -463,7 +463,7 @@ fn a_broken_key_never_moves_the_database() {
         );
         assert!(!default_db.exists(), "{config}");
     }
-    let waiting = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    let waiting = json_lines(&desk.path("tmp/callhook-fallback.log"));
     assert_eq!(waiting.len(), 3);
     assert!(waiting.iter().all(|l| l.get("db").is_none()), "{waiting:?}");
     // Once the config is fixed, the next event stores them in the chosen database.
@@ -486,7 +486,7 @@ fn times_and_durations_out_of_range_are_refused() {
     let out = desk.event_at(1 << 48, "end", "1");
     assert_eq!(out.status.code(), Some(callhook::EXIT_USAGE as i32));
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 2000-01-01"));
-    assert_eq!(desk.fallback_lines(&desk.fallback_log()).len(), 1);
+    assert_eq!(json_lines(&desk.fallback_log()).len(), 1);
     assert!(desk.events().is_empty());
     // A timeout that would overflow the worker's lease: the key is named, the event stored.
     let desk = Desk::new()

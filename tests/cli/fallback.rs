@@ -29,12 +29,9 @@ fn failed(out: std::process::Output) {
     );
 }
 
-/// A fallback line as a hook writes it (`time` first, as every line starts).
-fn line(at: i64, event: &str, caller: &str) -> Value {
-    entry(at, event, caller, None)
-}
-
-fn entry(at: i64, event: &str, caller: &str, db: Option<&str>) -> Value {
+/// A fallback line as a hook writes it (`time` first, as every line starts), for the database
+/// `db` names or, without one, the database beside the log.
+fn line(at: i64, event: &str, caller: &str, db: Option<&str>) -> Value {
     let mut fields = vec![
         ("time", json!("2026-11-25T10:00:00.000Z")),
         ("at", json!(at)),
@@ -88,7 +85,7 @@ fn the_next_hook_stores_what_the_fallback_log_holds() {
         failed(desk.event_at(T0 + 500, "ring", "+4930111"));
         failed(desk.event_at(T0 + 4_000, "answer", "+4930111"));
     });
-    assert_eq!(desk.fallback_lines(&desk.fallback_log()).len(), 3);
+    assert_eq!(json_lines(&desk.fallback_log()).len(), 3);
     // No admin: the next event that is stored starts the worker, which stores the rest.
     assert_stored(&desk.event_at(T0 + 60_000, "end", "+4930111"));
     wait_until(WAIT, "the fallback log to drain", || {
@@ -161,9 +158,9 @@ fn stored_late_an_event_gets_its_side_effects() {
         ]
     );
     // A popup only for the call that still rings.
-    wait_until(WAIT, "the popup", || !desk.recorded(&record).is_empty());
+    wait_until(WAIT, "the popup", || !json_lines(&record).is_empty());
     std::thread::sleep(Duration::from_millis(300));
-    let popups: Vec<Value> = desk.recorded(&record);
+    let popups: Vec<Value> = json_lines(&record);
     assert_eq!(popups.len(), 1, "{popups:?}");
     assert_eq!(
         popups[0]["args"][0],
@@ -185,9 +182,9 @@ fn bad_lines_are_set_aside_and_never_block_the_others() {
     let log = desk.fallback_log();
     let long_caller = "7".repeat(3000);
     let good = [
-        line(T0 + 1_000, "ring", "+4930111"),
-        line(T0 + 9_000, "end", "+4930111"),
-        line(T0 + 20_000, "incoming", &long_caller),
+        line(T0 + 1_000, "ring", "+4930111", None),
+        line(T0 + 9_000, "end", "+4930111", None),
+        line(T0 + 20_000, "incoming", &long_caller, None),
     ];
     let mut bytes = Vec::new();
     // A line cut short by a full disk, and the next hook's line written right after it.
@@ -195,8 +192,8 @@ fn bad_lines_are_set_aside_and_never_block_the_others() {
     bytes.extend_from_slice(&json_line(&good[0]));
     bytes.extend_from_slice(b"not a fallback line\n");
     bytes.extend_from_slice(b"{\"time\":\"\xff\xfe\xfd\"}\n");
-    bytes.extend_from_slice(&json_line(&line(T0 + 2_000, "hangup", "+4930111")));
-    bytes.extend_from_slice(&json_line(&line(1 << 48, "end", "+4930111")));
+    bytes.extend_from_slice(&json_line(&line(T0 + 2_000, "hangup", "+4930111", None)));
+    bytes.extend_from_slice(&json_line(&line(1 << 48, "end", "+4930111", None)));
     bytes.extend_from_slice(&json_line(&good[1]));
     bytes.extend_from_slice(&json_line(&good[2]));
     append(&log, &bytes);
@@ -252,13 +249,13 @@ fn doctor_counts_the_events_waiting_in_each_log() {
     assert_stored(&desk.event("incoming", "1"));
     let beside = desk.fallback_log();
     let temp = desk.path("tmp/callhook-fallback.log");
-    append(&beside, &json_line(&line(T0, "ring", "1")));
-    append(&beside, &json_line(&line(T0 + 1, "end", "1")));
+    append(&beside, &json_line(&line(T0, "ring", "1", None)));
+    append(&beside, &json_line(&line(T0 + 1, "end", "1", None)));
     // An unknown event can never be stored: it does not wait.
-    append(&beside, &json_line(&line(T0 + 2, "hangup", "1")));
-    let other = entry(T0 + 3, "end", "2", Some("/elsewhere/calls.db"));
+    append(&beside, &json_line(&line(T0 + 2, "hangup", "1", None)));
+    let other = line(T0 + 3, "end", "2", Some("/elsewhere/calls.db"));
     append(&temp, &json_line(&other));
-    append(&temp, &json_line(&line(T0 + 4, "incoming", "3")));
+    append(&temp, &json_line(&line(T0 + 4, "incoming", "3", None)));
     let out = desk.command().arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -288,6 +285,7 @@ fn a_drain_killed_at_any_point_loses_nothing_and_stores_nothing_twice() {
                     at,
                     if i % 2 == 0 { "incoming" } else { "end" },
                     &format!("{}", i / 2),
+                    None,
                 );
                 ids.push(id_of(&entry));
                 append(&log, &json_line(&entry));
@@ -343,7 +341,7 @@ fn replay_with_its_output_closed_loses_nothing() {
     for i in 0..50 {
         append(
             &desk.fallback_log(),
-            &json_line(&line(T0 + i, "incoming", &format!("{i}"))),
+            &json_line(&line(T0 + i, "incoming", &format!("{i}"), None)),
         );
     }
     let mut child = desk
@@ -370,7 +368,7 @@ fn lines_for_another_database_are_left_alone() {
     assert_stored(&desk.event("incoming", "1"));
     let temp = desk.path("tmp/callhook-fallback.log");
     for i in 0..3 {
-        let other = entry(T0 + i, "end", "2", Some("/elsewhere/calls.db"));
+        let other = line(T0 + i, "end", "2", Some("/elsewhere/calls.db"));
         append(&temp, &json_line(&other));
     }
     let before = std::fs::read(&temp).unwrap();
@@ -383,11 +381,7 @@ fn lines_for_another_database_are_left_alone() {
     // Hooks now find it as the last drain left it: no worker for it.
     assert_stored(&desk.event("ring", "1"));
     std::thread::sleep(Duration::from_millis(300));
-    let leases: i64 = desk
-        .conn()
-        .query_row("SELECT count(*) FROM worker_leases", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(leases, 0);
+    assert_eq!(desk.count("SELECT count(*) FROM worker_leases"), 0);
     assert_eq!(std::fs::read(&temp).unwrap(), before);
 }
 
@@ -396,7 +390,7 @@ fn replay_of_a_given_file_leaves_it_as_it_is() {
     let desk = Desk::new();
     assert_stored(&desk.event_at(T0, "incoming", "1"));
     let file = desk.path("saved-fallback.log");
-    append(&file, &json_line(&line(T0 + 5_000, "end", "1")));
+    append(&file, &json_line(&line(T0 + 5_000, "end", "1", None)));
     let before = std::fs::read(&file).unwrap();
     let report = desk.run(&["replay", "--log", file.to_str().unwrap()]);
     assert!(report.contains("Stored 1 event"), "{report}");

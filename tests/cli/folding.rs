@@ -2,12 +2,8 @@
 
 use crate::support::*;
 
-/// Runs `(seconds after T0, event, caller)` one by one and returns the calls, oldest first.
-fn fold(desk: &Desk, events: &[(f64, &str, &str)]) -> Vec<serde_json::Value> {
-    fold_from(desk, T0, events)
-}
-
-fn fold_from(desk: &Desk, base: i64, events: &[(f64, &str, &str)]) -> Vec<serde_json::Value> {
+/// Runs `(seconds after base, event, caller)` one by one and returns the calls, oldest first.
+fn fold(desk: &Desk, base: i64, events: &[(f64, &str, &str)]) -> Vec<serde_json::Value> {
     for &(secs, event, caller) in events {
         assert_stored(&desk.event_at(base + (secs * 1000.0) as i64, event, caller));
     }
@@ -19,6 +15,7 @@ fn an_answered_call_has_its_times() {
     let desk = Desk::new();
     let calls = fold(
         &desk,
+        T0,
         &[
             (0.0, "incoming", "+15551230001"),
             (0.25, "ring", "+15551230001"),
@@ -70,7 +67,7 @@ fn every_way_a_call_can_go() {
     let desk = Desk::new();
     // Recent, so that the last call is still within its window.
     let base = chrono::Utc::now().timestamp_millis() - 600_000;
-    let calls = fold_from(
+    let calls = fold(
         &desk,
         base,
         &[
@@ -117,6 +114,7 @@ fn overlapping_calls_and_call_waiting() {
     let desk = Desk::new();
     let calls = fold(
         &desk,
+        T0,
         &[
             (0.0, "incoming", "301"),
             (0.1, "ring", "301"),
@@ -156,6 +154,7 @@ fn an_end_under_another_identity_closes_the_only_open_call() {
     let desk = Desk::new();
     let calls = fold(
         &desk,
+        T0,
         &[
             (0.0, "incoming", "sip:reception@pbx"),
             (2.0, "answer", "reception"),
@@ -164,7 +163,7 @@ fn an_end_under_another_identity_closes_the_only_open_call() {
     );
     assert_eq!(summary(&calls), [row("reception", "in", "answered")]);
     // With nothing open, such an event still makes a call: nothing is dropped.
-    let calls = fold(&desk, &[(100.0, "end", "+4930999")]);
+    let calls = fold(&desk, T0, &[(100.0, "end", "+4930999")]);
     assert_eq!(calls.len(), 2);
     assert_eq!(summary(&calls[1..]), [row("+4930999", "out", "no-answer")]);
 }
@@ -179,11 +178,11 @@ fn out_of_order_commits_fold_by_event_time() {
         (5.1, "start", "55"),
         (9.0, "end", "55"),
     ];
-    let expected = fold(&in_order, &events);
+    let expected = fold(&in_order, T0, &events);
     let shuffled = Desk::new();
     let mut reversed = events;
     reversed.reverse();
-    let got = fold(&shuffled, &reversed);
+    let got = fold(&shuffled, T0, &reversed);
     assert_eq!(summary(&got), summary(&expected));
     for key in [
         "started_at",
@@ -202,6 +201,7 @@ fn a_repeated_event_is_harmless() {
     let desk = Desk::new();
     let calls = fold(
         &desk,
+        T0,
         &[
             (0.0, "incoming", "66"),
             (0.01, "incoming", "66"),

@@ -31,9 +31,7 @@ fn hostile_callers_are_stored_verbatim() {
     assert_eq!(raws, HOSTILE);
     // The database is whole: the SQL-looking caller was only text.
     assert_eq!(
-        desk.conn()
-            .query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0))
-            .unwrap(),
+        desk.count("SELECT count(*) FROM calls"),
         HOSTILE.len() as i64
     );
 }
@@ -165,7 +163,7 @@ fn legacy_hook_names_carry_the_event() {
     cmd.env("CALLHOOK_DB", &desk.db)
         .env("CALLHOOK_CONFIG", &desk.config);
     caller_arg(&mut cmd, "--db x 555");
-    assert_stored(&run_copied(&mut cmd));
+    assert_stored(&output(&mut cmd));
     let events = desk.events();
     assert_eq!(
         (events[0].0.as_str(), events[0].1.as_str()),
@@ -230,7 +228,7 @@ fn the_hook_program_hands_other_commands_to_callhook() {
     let lonely = desk.path(&format!("bin/callhook{}", std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
     std::fs::copy(hook, &lonely).unwrap();
-    let out = run_copied(desk.command_for(&lonely).arg("calls"));
+    let out = output(desk.command_for(&lonely).arg("calls"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only runs hooks"));
 }

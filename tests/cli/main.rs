@@ -3,17 +3,27 @@
 
 mod calls;
 mod concurrency;
+mod contacts;
+mod doctor;
 mod failures;
 mod fallback;
 mod folding;
+mod front_desk;
 mod hook;
+mod import;
+mod ini;
+mod install;
 #[cfg(windows)]
 mod microsip;
+mod missed;
+mod output;
 mod popups;
-mod queries;
 mod retention;
 mod server;
-mod setup;
+mod stats;
 mod storage;
 mod support;
+// Time zones are set through TZ, which only Unix reads.
+#[cfg(unix)]
+mod time;
 mod webhooks;

@@ -273,7 +273,7 @@ fn an_unwritable_database_directory_returns_quickly_and_logs() {
     );
     assert_eq!(report["timed_out"], false, "{report}");
     assert_eq!(report["exit_code"], callhook::EXIT_NOT_STORED, "{report}");
-    let lines = desk.fallback_lines(&desk.path("tmp/callhook-fallback.log"));
+    let lines = json_lines(&desk.path("tmp/callhook-fallback.log"));
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["caller"], "+4930333");
     assert_eq!(lines[0]["event"], "ring");
@@ -354,10 +354,10 @@ fn the_worker_delivers_after_microsip_has_returned() {
         "MicroSIP got control back before the endpoint answered"
     );
     wait_until(Duration::from_secs(60), "the popup", || {
-        !desk.recorded(&record).is_empty()
+        !json_lines(&record).is_empty()
     });
     assert_eq!(
-        desk.recorded(&record)[0]["args"][0],
+        json_lines(&record)[0]["args"][0],
         "https://crm.example.com/?n=%2B4930444"
     );
     let got = server.wait_for(1, Duration::from_secs(60));
@@ -472,7 +472,7 @@ fn hooks_installed_with_a_short_folder_run_in_microsip() {
     std::fs::create_dir_all(ini.parent().unwrap()).unwrap();
     write_ini(&ini, &["[Settings]".into(), "language=en".into()]);
     let original = std::fs::read(&ini).unwrap();
-    let out = run_copied(
+    let out = output(
         desk.command_for(dir.join("callhook.exe"))
             .args(["install", "--force", "--ini"])
             .arg(&ini),
@@ -497,7 +497,7 @@ fn hooks_installed_with_a_short_folder_run_in_microsip() {
         assert_hook_ok(&microsip.run_key(&ini, key, "+4930555"));
     }
     assert_eq!(summary(&desk.calls()), [row("+4930555", "in", "missed")]);
-    let out = run_copied(
+    let out = output(
         desk.command_for(dir.join("callhook.exe"))
             .args(["uninstall", "--force", "--ini"])
             .arg(&ini),

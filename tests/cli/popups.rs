@@ -24,8 +24,8 @@ fn desk_with_popup(url: &str, extra: &str) -> (Desk, PathBuf) {
     (desk, record)
 }
 
-fn urls(desk: &Desk, record: &Path) -> Vec<String> {
-    desk.recorded(record)
+fn urls(record: &Path) -> Vec<String> {
+    json_lines(record)
         .iter()
         .map(|line| line["args"][0].as_str().unwrap().to_string())
         .collect()
@@ -41,10 +41,8 @@ fn hostile_callers_are_percent_encoded_in_the_url() {
     for caller in callers {
         assert_stored(&desk.event("incoming", caller));
     }
-    wait_until(WAIT, "the popups", || {
-        urls(&desk, &record).len() == callers.len()
-    });
-    let mut got = urls(&desk, &record);
+    wait_until(WAIT, "the popups", || urls(&record).len() == callers.len());
+    let mut got = urls(&record);
     got.sort();
     let base = "https://crm.example.com/search?";
     let mut want: Vec<String> = [
@@ -73,10 +71,10 @@ fn one_popup_per_call() {
     }
     assert_stored(&desk.event("end", "+15550001"));
     assert_stored(&desk.event("incoming", "+15550002"));
-    wait_until(WAIT, "the popups", || urls(&desk, &record).len() >= 2);
+    wait_until(WAIT, "the popups", || urls(&record).len() >= 2);
     std::thread::sleep(Duration::from_millis(500));
     let calls = desk.calls();
-    let got = urls(&desk, &record);
+    let got = urls(&record);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(
         got[0].contains(&format!("c={}", calls[0]["id"].as_str().unwrap())),
@@ -95,9 +93,9 @@ fn the_popup_can_wait_for_ring_or_answer() {
     for event in ["incoming", "ring", "answer-video", "start", "end"] {
         assert_stored(&desk.event(event, "7"));
     }
-    wait_until(WAIT, "the popup", || !urls(&desk, &record).is_empty());
+    wait_until(WAIT, "the popup", || !urls(&record).is_empty());
     assert_eq!(
-        urls(&desk, &record),
+        urls(&record),
         ["https://crm.example.com/?e=answer-video&d=in"]
     );
 }
@@ -116,7 +114,7 @@ fn no_popup_for_a_call_that_has_ended() {
     let rows = desk.outbox();
     let last = rows.last().unwrap();
     assert_eq!(last["status"], "skipped");
-    assert!(!urls(&desk, &record).iter().any(|u| u.contains("15559999")));
+    assert!(!urls(&record).iter().any(|u| u.contains("15559999")));
 }
 
 #[test]
@@ -137,8 +135,8 @@ fn only_http_and_https_open_unless_allowed() {
 
     let (desk, record) = desk_with_popup("crm://search/{number}", "allowed_schemes = [\"crm\"]");
     assert_stored(&desk.event("incoming", "5"));
-    wait_until(WAIT, "the popup", || !urls(&desk, &record).is_empty());
-    assert_eq!(urls(&desk, &record), ["crm://search/5"]);
+    wait_until(WAIT, "the popup", || !urls(&record).is_empty());
+    assert_eq!(urls(&record), ["crm://search/5"]);
 }
 
 #[test]

@@ -68,9 +68,11 @@ fn an_empty_file_is_migrated() {
 #[test]
 fn the_views_read_like_the_json() {
     let desk = Desk::new();
-    assert_stored(&desk.event_at(T0, "outgoing", "600"));
-    assert_stored(&desk.event_at(T0 + 2_000, "start", "600"));
-    assert_stored(&desk.event_at(T0 + 62_500, "end", "600"));
+    desk.record(
+        T0,
+        "600",
+        &[(0, "outgoing"), (2_000, "start"), (62_500, "end")],
+    );
     let json = &desk.calls()[0];
     let conn = desk.conn();
     let (id, status, started, talk): (String, String, String, f64) = conn
@@ -92,4 +94,40 @@ fn the_views_read_like_the_json() {
         )
         .unwrap();
     assert_eq!(events, 3);
+}
+
+#[test]
+fn a_database_that_does_not_exist_is_an_error_and_no_file() {
+    // A typo in --db must not read as an empty call log.
+    let desk = Desk::new();
+    let typo = desk.path("data/cals.db");
+    for args in [
+        vec!["calls"],
+        vec!["calls", "--format", "json"],
+        vec!["missed", "--unreturned"],
+        vec!["stats"],
+        vec!["show", "01a2"],
+        vec!["outbox"],
+        vec!["prune", "--before", "365d"],
+    ] {
+        let out = desk
+            .command()
+            .arg("--db")
+            .arg(&typo)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no database at") && stderr.contains("cals.db"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!typo.exists(), "reading created nothing");
+    // Once a call is recorded, an empty result is just that.
+    assert_stored(&desk.event_at(T0, "incoming", "1"));
+    let table = desk.run(&["calls", "--number", "2"]);
+    assert!(table.starts_with("No calls"), "{table}");
 }

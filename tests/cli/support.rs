@@ -12,6 +12,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_callhook");
 /// 2026-11-25T10:00:00Z, a base for explicit event times.
 pub const T0: i64 = 1_795_600_800_000;
 
+/// The events of a call that rings and is given up, for [`Desk::record`].
+pub const MISSED: &[(i64, &str)] = &[(0, "incoming"), (1_000, "ring"), (9_000, "end")];
+
 pub struct Desk {
     pub dir: TempDir,
     pub db: PathBuf,
@@ -135,6 +138,15 @@ impl Desk {
         cmd
     }
 
+    /// Records one call from `caller`: each event the given milliseconds after `at`, each
+    /// stored as the hook stores it.
+    pub fn record(&self, at: i64, caller: &str, events: &[(i64, &str)]) -> &Desk {
+        for &(ms, event) in events {
+            assert_stored(&self.event_at(at + ms, event, caller));
+        }
+        self
+    }
+
     /// Runs an admin command and returns its stdout; it must succeed.
     pub fn run(&self, args: &[&str]) -> String {
         let out = output(self.command().args(args));
@@ -142,18 +154,41 @@ impl Desk {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `callhook <args> --format json`: its rows, or the one object it prints as a row.
+    pub fn json(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        match serde_json::from_str(&self.run(&all)).unwrap() {
+            Value::Array(rows) => rows,
+            other => vec![other],
+        }
+    }
+
     /// `callhook calls --format json`, oldest first.
     pub fn calls(&self) -> Vec<Value> {
-        let text = self.run(&["calls", "--format", "json", "--limit", "100000"]);
-        let Value::Array(mut calls) = serde_json::from_str(&text).unwrap() else {
-            panic!("calls --format json is not an array: {text}")
-        };
+        let mut calls = self.json(&["calls", "--limit", "100000"]);
         calls.reverse();
         calls
     }
 
+    /// Runs an admin command that must fail, and returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "callhook {args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
     pub fn conn(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.db).unwrap()
+    }
+
+    /// The number a query such as `SELECT count(*) …` gives.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     /// (event, caller, number, caller_truncated) of every stored event, in event order; none
@@ -180,17 +215,6 @@ impl Desk {
             .unwrap()
             .map(Result::unwrap)
             .collect()
-    }
-
-    /// The lines of a fallback log.
-    pub fn fallback_lines(&self, log: &Path) -> Vec<Value> {
-        match std::fs::read_to_string(log) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
     }
 
     pub fn fallback_log(&self) -> PathBuf {
@@ -242,6 +266,17 @@ pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut
     }
 }
 
+/// The JSON lines of a file (a fallback log, the recorder's record); none while it is missing.
+pub fn json_lines(file: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// A TOML string literal.
 pub fn toml_str(s: impl AsRef<str>) -> String {
     toml::Value::String(s.as_ref().to_string()).to_string()
@@ -250,17 +285,9 @@ pub fn toml_str(s: impl AsRef<str>) -> String {
 impl Desk {
     /// `callhook outbox --format json`, oldest first.
     pub fn outbox(&self) -> Vec<Value> {
-        let text = self.run(&["outbox", "--format", "json", "--limit", "100000"]);
-        let Value::Array(mut rows) = serde_json::from_str(&text).unwrap() else {
-            panic!("outbox --format json is not an array: {text}")
-        };
+        let mut rows = self.json(&["outbox", "--limit", "100000"]);
         rows.reverse();
         rows
-    }
-
-    /// The JSON lines the recorder wrote to `file`.
-    pub fn recorded(&self, file: &Path) -> Vec<Value> {
-        self.fallback_lines(file)
     }
 
     /// Keeps workers away: a live lease on every lane, as if another worker held them.
@@ -310,11 +337,6 @@ pub fn retry_start<T>(mut start: impl FnMut() -> std::io::Result<T>) -> T {
     }
 }
 
-/// Runs a command whose program the test has just copied.
-pub fn run_copied(cmd: &mut Command) -> Output {
-    output(cmd)
-}
-
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),
@@ -357,6 +379,13 @@ pub fn summary(calls: &[Value]) -> Vec<(String, String, String)> {
                 str_field(c, "status").to_string(),
             )
         })
+        .collect()
+}
+
+/// The number of each row.
+pub fn numbers(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| str_field(r, "number").to_string())
         .collect()
 }
 

@@ -375,12 +375,7 @@ fn two_workers_racing_deliver_each_message_once() {
     assert_stored(&desk.event("incoming", "0"));
     server.wait_for(1, WAIT);
     wait_until(WAIT, "the first worker to finish", || {
-        desk.conn()
-            .query_row("SELECT count(*) FROM worker_leases", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
-            == 0
+        desk.count("SELECT count(*) FROM worker_leases") == 0
     });
     desk.hold_leases();
     for i in 1..=20 {
@@ -452,7 +447,7 @@ fn popups_do_not_wait_behind_a_hanging_webhook() {
     // The worker is now stuck in the webhook's request; a second call rings meanwhile.
     assert_stored(&desk.event("incoming", "1002"));
     wait_until(Duration::from_secs(10), "the second popup", || {
-        desk.recorded(&record).len() == 2
+        json_lines(&record).len() == 2
     });
     assert_eq!(server.answered(), 0, "the webhook is still hanging");
 }
