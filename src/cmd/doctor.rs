@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -16,10 +16,11 @@ use crate::log::db;
 use crate::log::event::EventKind;
 use crate::log::fallback;
 use crate::microsip::hooks::{
-    self, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy, same_path,
+    self, HookTarget, SECTION, copy_is_stale, hook_program, hook_target, is_ours, legacy_copy,
+    same_path,
 };
 use crate::microsip::ini::Ini;
-use crate::microsip::locate;
+use crate::microsip::locate::{self, Layout};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -174,33 +175,7 @@ fn schema(locations: &Locations, report: &mut Report) -> Option<rusqlite::Connec
         );
         return None;
     }
-    let opened = open_as_is(&locations.db).and_then(|conn| {
-        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let calls: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?;
-        Ok((conn, version, calls))
-    });
-    let (conn, version, calls) = match opened {
-        Ok(opened) => opened,
-        Err(e) if is_damage(&e) => {
-            report.add(
-                "database",
-                Level::Fail,
-                format!("{path} is damaged: {e}"),
-                RECOVER,
-            );
-            return None;
-        }
-        Err(e) => {
-            report.add(
-                "database",
-                Level::Fail,
-                format!("{path}: {e}"),
-                "check the path (--db, CALLHOOK_DB, [database] path), its folder's permissions, \
-                 and that it is a callhook database",
-            );
-            return None;
-        }
-    };
+    let (conn, version, calls) = open_database(&locations.db, report)?;
     let calls = plural(calls as usize, "call", "calls");
     let current = db::SCHEMA_VERSION;
     if version > current {
@@ -227,6 +202,39 @@ fn schema(locations: &Locations, report: &mut Report) -> Option<rusqlite::Connec
         );
     }
     Some(conn)
+}
+
+/// The database opened as is, with its schema version and number of calls; a failure in the
+/// report if it does not open.
+fn open_database(db: &Path, report: &mut Report) -> Option<(rusqlite::Connection, u32, i64)> {
+    let path = db.display();
+    let opened = open_as_is(db).and_then(|conn| {
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let calls: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?;
+        Ok((conn, version, calls))
+    });
+    match opened {
+        Ok(opened) => Some(opened),
+        Err(e) if is_damage(&e) => {
+            report.add(
+                "database",
+                Level::Fail,
+                format!("{path} is damaged: {e}"),
+                RECOVER,
+            );
+            None
+        }
+        Err(e) => {
+            report.add(
+                "database",
+                Level::Fail,
+                format!("{path}: {e}"),
+                "check the path (--db, CALLHOOK_DB, [database] path), its folder's permissions, \
+                 and that it is a callhook database",
+            );
+            None
+        }
+    }
 }
 
 /// How long doctor looks for damage in the database file.
@@ -325,9 +333,22 @@ fn deliveries(conn: &rusqlite::Connection, report: &mut Report) {
 /// The fallback logs (beside the database, in the temp directory, and any being drained):
 /// how many events wait in each, and the lines that cannot be stored.
 fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, report: &mut Report) {
-    let db = &locations.db;
-    let logs = fallback::logs_for(Some(db));
-    for log in &logs {
+    let logs = fallback::logs_for(Some(&locations.db));
+    rejected_lines(&logs, report);
+    let mut files = logs;
+    if let Some(conn) = conn {
+        files.extend(crate::effects::drain::claimed_files(conn).unwrap_or_default());
+    }
+    for file in &files {
+        if let Some(census) = fallback_census(file, &locations.db, conn, report) {
+            census_findings(file, &census, report);
+        }
+    }
+}
+
+/// The lines a drain could not store, kept beside each log for a person to read.
+fn rejected_lines(logs: &[PathBuf], report: &mut Report) {
+    for log in logs {
         let rejected = crate::effects::drain::rejected_path(log);
         if let Ok(lines) = count_lines(&rejected) {
             report.add(
@@ -342,71 +363,79 @@ fn fallback_logs(locations: &Locations, conn: Option<&rusqlite::Connection>, rep
             );
         }
     }
-    let mut files = logs;
-    if let Some(conn) = conn {
-        files.extend(crate::effects::drain::claimed_files(conn).unwrap_or_default());
-    }
-    for file in &files {
-        let census = fallback::census(file, db, |checked| {
-            conn.is_some_and(|conn| {
-                crate::effects::drain::is_stored_entry(conn, checked).unwrap_or(false)
-            })
-        });
-        let census = match census {
-            Ok(census) => census,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                report.add(
-                    "fallback log",
-                    Level::Fail,
-                    format!("{}: {e}", file.display()),
-                    "it may hold events that are not stored: check its permissions",
-                );
-                continue;
-            }
-        };
-        let place = file.display();
-        if census.waiting > 0 {
+}
+
+/// What one fallback log holds for this database; none if it is gone, or (a failure in the
+/// report) does not read.
+fn fallback_census(
+    file: &Path,
+    db: &Path,
+    conn: Option<&rusqlite::Connection>,
+    report: &mut Report,
+) -> Option<fallback::Census> {
+    let census = fallback::census(file, db, |checked| {
+        conn.is_some_and(|conn| {
+            crate::effects::drain::is_stored_entry(conn, checked).unwrap_or(false)
+        })
+    });
+    match census {
+        Ok(census) => Some(census),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
             report.add(
                 "fallback log",
                 Level::Fail,
-                format!(
-                    "{} to be stored in {place}",
-                    plural(census.waiting, "event waits", "events wait")
-                ),
-                "the worker stores them by itself after the next call event that is stored; \
-                 callhook replay stores them now",
+                format!("{}: {e}", file.display()),
+                "it may hold events that are not stored: check its permissions",
             );
+            None
         }
-        if census.bad > 0 {
-            report.add(
-                "fallback log",
-                Level::Warn,
-                format!(
-                    "{} cannot be stored, in {place}",
-                    plural(census.bad, "line", "lines")
-                ),
-                format!(
-                    "replay moves them to {}",
-                    crate::effects::drain::rejected_path(file).display()
-                ),
-            );
-        }
-        if census.other > 0 {
-            report.add(
-                "fallback log",
-                Level::Note,
-                format!(
-                    "{} in {place}",
-                    plural(
-                        census.other,
-                        "event for another database",
-                        "events for other databases"
-                    )
-                ),
-                "",
-            );
-        }
+    }
+}
+
+/// A log's events waiting to be stored, its lines that cannot be, and other databases' events.
+fn census_findings(file: &Path, census: &fallback::Census, report: &mut Report) {
+    let place = file.display();
+    if census.waiting > 0 {
+        report.add(
+            "fallback log",
+            Level::Fail,
+            format!(
+                "{} to be stored in {place}",
+                plural(census.waiting, "event waits", "events wait")
+            ),
+            "the worker stores them by itself after the next call event that is stored; \
+             callhook replay stores them now",
+        );
+    }
+    if census.bad > 0 {
+        report.add(
+            "fallback log",
+            Level::Warn,
+            format!(
+                "{} cannot be stored, in {place}",
+                plural(census.bad, "line", "lines")
+            ),
+            format!(
+                "replay moves them to {}",
+                crate::effects::drain::rejected_path(file).display()
+            ),
+        );
+    }
+    if census.other > 0 {
+        report.add(
+            "fallback log",
+            Level::Note,
+            format!(
+                "{} in {place}",
+                plural(
+                    census.other,
+                    "event for another database",
+                    "events for other databases"
+                )
+            ),
+            "",
+        );
     }
 }
 
@@ -458,7 +487,23 @@ fn contacts(locations: &Locations, conn: &rusqlite::Connection, report: &mut Rep
 
 fn microsip(ini: Option<&Path>, report: &mut Report) {
     let found = locate::find_ini(ini);
-    let running = match &found {
+    microsip_running(&found, report);
+    let Some((path, layout)) = ini_found(found, report) else {
+        return;
+    };
+    let Some(ini) = read_ini(&path, report) else {
+        return;
+    };
+    ini_encoding(&ini, &path, layout, report);
+    hooks(&ini, report);
+    if cfg!(windows) {
+        full_program(report);
+    }
+}
+
+/// Whether MicroSIP runs (for this ini, when it is found): it writes its hook keys back on exit.
+fn microsip_running(found: &Result<(PathBuf, Layout)>, report: &mut Report) {
+    let running = match found {
         Ok((path, _)) => locate::running_for(path),
         Err(_) => locate::running(),
     };
@@ -483,8 +528,12 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
             "exit it before callhook install or uninstall: it writes its hook keys back on exit"
         },
     );
-    let (path, layout) = match found {
-        Ok(found) => found,
+}
+
+/// The microsip.ini found, or a failure in the report.
+fn ini_found(found: Result<(PathBuf, Layout)>, report: &mut Report) -> Option<(PathBuf, Layout)> {
+    match found {
+        Ok(found) => Some(found),
         Err(e) => {
             report.add(
                 "microsip.ini",
@@ -492,14 +541,18 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
                 format!("{e:#}"),
                 "start MicroSIP once, or pass --ini",
             );
-            return;
+            None
         }
-    };
-    let ini = match std::fs::read(&path)
+    }
+}
+
+/// The microsip.ini read and parsed, or a failure in the report.
+fn read_ini(path: &Path, report: &mut Report) -> Option<Ini> {
+    match std::fs::read(path)
         .map_err(anyhow::Error::from)
         .and_then(|b| Ok(Ini::parse(&b)?))
     {
-        Ok(ini) => ini,
+        Ok(ini) => Some(ini),
         Err(e) => {
             report.add(
                 "microsip.ini",
@@ -507,12 +560,16 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
                 format!("{}: {e:#}", path.display()),
                 "",
             );
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Whether MicroSIP can read the ini: a UTF-8 byte-order mark can hide its sections from it.
+fn ini_encoding(ini: &Ini, path: &Path, layout: Layout, report: &mut Report) {
     let fix_mark = "with MicroSIP closed, save it as UTF-16 LE (Notepad: File > Save As, \
                     Encoding \"UTF-16 LE\"), then callhook install";
-    match hooks::utf8_mark_problem(&ini) {
+    match hooks::utf8_mark_problem(ini) {
         Err(problem) => report.add(
             "microsip.ini",
             Level::Fail,
@@ -532,112 +589,158 @@ fn microsip(ini: Option<&Path>, report: &mut Report) {
             "",
         ),
     }
-    hooks(&ini, report);
-    if cfg!(windows) {
-        match crate::config::locations::full_program() {
-            Ok(_) => {}
-            Err(e) => report.add(
-                "callhook.exe",
-                Level::Fail,
-                format!("{e:#}"),
-                "keep callhook.exe and callhookw.exe in one folder",
-            ),
-        }
+}
+
+/// callhook.exe beside the hook program: the worker and the commands callhookw hands on run it.
+fn full_program(report: &mut Report) {
+    match crate::config::locations::full_program() {
+        Ok(_) => {}
+        Err(e) => report.add(
+            "callhook.exe",
+            Level::Fail,
+            format!("{e:#}"),
+            "keep callhook.exe and callhookw.exe in one folder",
+        ),
     }
 }
 
 /// Each hook key: runs this callhook (the program install writes, from this folder), for its
 /// own event, with a program that exists and, for a legacy copy, is up to date.
 fn hooks(ini: &Ini, report: &mut Report) {
-    let program = hook_program().ok();
-    let me = std::env::current_exe().ok();
-    let folder = me.as_deref().and_then(Path::parent);
-    let mut good = 0;
-    let mut missing = Vec::new();
-    let mut broken = 0;
-    let mut console = 0;
+    let here = Here::now();
+    let mut tally = HookTally::default();
     for kind in EventKind::ALL {
         let key = kind.ini_key();
         let value = match ini.get(SECTION, key) {
             Some(value) if !value.trim().is_empty() => value,
             _ => {
-                missing.push(key);
+                tally.missing.push(key);
                 continue;
             }
         };
-        if !is_ours(&value) {
-            broken += 1;
-            report.add(
-                key,
-                Level::Fail,
-                format!("runs another program, not callhook: {value}"),
-                "callhook install replaces it (and uninstall puts it back)",
-            );
-            continue;
-        }
-        let Some(target) = hook_target(&value) else {
-            broken += 1;
-            report.add(
-                key,
-                Level::Fail,
-                format!("cannot tell what it runs: {value}"),
-                "callhook install",
-            );
-            continue;
-        };
-        let runs = Path::new(&target.program);
-        let problem = if target.event.as_deref() != Some(kind.as_str()) {
-            Some((
-                Level::Fail,
-                format!(
-                    "records the event {}, not {kind}: {value}",
-                    target.event.as_deref().unwrap_or("(none)")
-                ),
-                "callhook install".to_string(),
-            ))
-        } else if !runs.is_file() {
-            Some((
-                Level::Fail,
-                format!("runs {}, which does not exist", target.program),
-                "callhook install".to_string(),
-            ))
-        } else if folder.is_some_and(|folder| !runs.parent().is_some_and(|p| same_path(p, folder)))
-        {
-            Some((
-                Level::Fail,
-                format!(
-                    "runs {}, not this callhook ({})",
-                    target.program,
-                    folder
-                        .map(Path::display)
-                        .map(|d| d.to_string())
-                        .unwrap_or_default()
-                ),
-                "callhook install (run by the callhook to keep) points the hooks at it".to_string(),
-            ))
-        } else if let Some(program) = &program
-            && target.legacy
-            && copy_is_stale(program, &legacy_copy(program, kind))
-        {
-            Some((
-                Level::Fail,
-                format!("runs {}, a copy of an older callhook", target.program),
-                "callhook install --legacy updates the copies".to_string(),
-            ))
-        } else if hooks::runs_console_program(&target.program) {
-            console += 1;
-            None
-        } else {
-            None
-        };
-        match problem {
-            Some((level, detail, hint)) => {
-                broken += 1;
+        match hook_runs(kind, &value, &here) {
+            Ok(program) => {
+                if hooks::runs_console_program(&program) {
+                    tally.console += 1;
+                }
+                tally.good += 1;
+            }
+            Err((level, detail, hint)) => {
+                tally.broken += 1;
                 report.add(key, level, detail, hint);
             }
-            None => good += 1,
         }
     }
+    console_hooks(tally.console, report);
+    hooks_summary(&tally, here.program.as_deref(), report);
+}
+
+/// The callhook that doctor is: the program install would write, and its folder.
+struct Here {
+    program: Option<PathBuf>,
+    folder: Option<PathBuf>,
+}
+
+impl Here {
+    fn now() -> Here {
+        let program = hook_program().ok();
+        let me = std::env::current_exe().ok();
+        Here {
+            program,
+            folder: me.as_deref().and_then(Path::parent).map(Path::to_path_buf),
+        }
+    }
+}
+
+/// How the hook keys stand: the ones that run this callhook (some of them the console
+/// program), the ones left out, and the ones that run something else.
+#[derive(Default)]
+struct HookTally {
+    good: usize,
+    missing: Vec<&'static str>,
+    broken: usize,
+    console: usize,
+}
+
+/// A hook key's problem: how bad, what is wrong and how to fix it.
+type Problem = (Level, String, String);
+
+/// The program a hook value runs, if it is this callhook's hook for `kind`.
+fn hook_runs(kind: EventKind, value: &str, here: &Here) -> Result<String, Problem> {
+    if !is_ours(value) {
+        return Err((
+            Level::Fail,
+            format!("runs another program, not callhook: {value}"),
+            "callhook install replaces it (and uninstall puts it back)".to_string(),
+        ));
+    }
+    let Some(target) = hook_target(value) else {
+        return Err((
+            Level::Fail,
+            format!("cannot tell what it runs: {value}"),
+            "callhook install".to_string(),
+        ));
+    };
+    match target_problem(kind, value, &target, here) {
+        Some(problem) => Err(problem),
+        None => Ok(target.program),
+    }
+}
+
+/// What is wrong with a callhook hook: another event, a program that is missing, from another
+/// folder, or a legacy copy of an older callhook.
+fn target_problem(
+    kind: EventKind,
+    value: &str,
+    target: &HookTarget,
+    here: &Here,
+) -> Option<Problem> {
+    let runs = Path::new(&target.program);
+    let folder = here.folder.as_deref();
+    if target.event.as_deref() != Some(kind.as_str()) {
+        Some((
+            Level::Fail,
+            format!(
+                "records the event {}, not {kind}: {value}",
+                target.event.as_deref().unwrap_or("(none)")
+            ),
+            "callhook install".to_string(),
+        ))
+    } else if !runs.is_file() {
+        Some((
+            Level::Fail,
+            format!("runs {}, which does not exist", target.program),
+            "callhook install".to_string(),
+        ))
+    } else if folder.is_some_and(|folder| !runs.parent().is_some_and(|p| same_path(p, folder))) {
+        Some((
+            Level::Fail,
+            format!(
+                "runs {}, not this callhook ({})",
+                target.program,
+                folder
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+            "callhook install (run by the callhook to keep) points the hooks at it".to_string(),
+        ))
+    } else if let Some(program) = &here.program
+        && target.legacy
+        && copy_is_stale(program, &legacy_copy(program, kind))
+    {
+        Some((
+            Level::Fail,
+            format!("runs {}, a copy of an older callhook", target.program),
+            "callhook install --legacy updates the copies".to_string(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Hooks that run the console program, which may flash a window up on every call.
+fn console_hooks(console: usize, report: &mut Report) {
     if console > 0 {
         report.add(
             "hooks",
@@ -650,11 +753,13 @@ fn hooks(ini: &Ini, report: &mut Report) {
             "put callhookw beside callhook, then callhook install (with MicroSIP closed)",
         );
     }
+}
+
+/// Whether every event runs callhook, none does, or only some.
+fn hooks_summary(tally: &HookTally, program: Option<&Path>, report: &mut Report) {
     let all = EventKind::ALL.len();
-    let shown = program
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let good = tally.good;
+    let shown = program.map(|p| p.display().to_string()).unwrap_or_default();
     if good == all {
         report.add(
             "hooks",
@@ -662,7 +767,7 @@ fn hooks(ini: &Ini, report: &mut Report) {
             format!("every event runs callhook ({shown})"),
             "",
         );
-    } else if good == 0 && broken == 0 {
+    } else if good == 0 && tally.broken == 0 {
         report.add(
             "hooks",
             Level::Fail,
@@ -671,8 +776,8 @@ fn hooks(ini: &Ini, report: &mut Report) {
         );
     } else {
         let mut detail = format!("{good} of {all} events run callhook");
-        if !missing.is_empty() {
-            detail.push_str(&format!("; not hooked: {}", missing.join(", ")));
+        if !tally.missing.is_empty() {
+            detail.push_str(&format!("; not hooked: {}", tally.missing.join(", ")));
         }
         report.add(
             "hooks",

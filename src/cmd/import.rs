@@ -1,8 +1,9 @@
 //! `callhook import`: MicroSIP's own call history (`[Calls]` in microsip.ini), and the caller
 //! names of the contacts.
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
@@ -15,7 +16,7 @@ use crate::log::call::{Direction, Status};
 use crate::log::contacts;
 use crate::log::db;
 use crate::log::rows::note_number;
-use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, parse_history};
+use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, Skipped, parse_history};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
 
@@ -52,22 +53,51 @@ fn call_id(entry: &HistoryEntry) -> String {
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
-    let (path, layout) = locate::find_ini(args.ini.as_deref())?;
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let ini = Ini::parse(&bytes).with_context(|| format!("{}", path.display()))?;
-    let (entries, unreadable) = parse_history(&ini);
-    println!(
-        "MicroSIP history: {} ({})",
-        path.display(),
-        layout.describe()
-    );
-
+    let (entries, unreadable) = read_history(args.ini.as_deref())?;
     let config = &locations.config;
     let mut conn = locations.open_db()?;
     if !args.dry_run {
         // Read with no lock held; a file that does not read is recorded for doctor.
         let _ = contacts::reload(&mut conn, &config.contacts, &config.numbers);
     }
+    let counts = import_calls(&mut conn, config, &entries, args.dry_run)?;
+    let named = if args.dry_run {
+        0
+    } else {
+        contacts::fill_names(&mut conn)?
+    };
+    print_counts(&counts, args.dry_run);
+    print_unreadable(&unreadable);
+    if named > 0 {
+        println!(
+            "Named {} from the contacts.",
+            plural(named, "call", "calls")
+        );
+    }
+    Ok(())
+}
+
+/// MicroSIP's call history from its ini: the entries, and the ones that cannot be read.
+fn read_history(ini: Option<&Path>) -> Result<(Vec<HistoryEntry>, Vec<Skipped>)> {
+    let (path, layout) = locate::find_ini(ini)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ini = Ini::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+    let history = parse_history(&ini);
+    println!(
+        "MicroSIP history: {} ({})",
+        path.display(),
+        layout.describe()
+    );
+    Ok(history)
+}
+
+/// Imports the history a turn of the writers' lock at a time, with progress on a terminal.
+fn import_calls(
+    conn: &mut rusqlite::Connection,
+    config: &crate::config::Config,
+    entries: &[HistoryEntry],
+    dry_run: bool,
+) -> Result<Counts> {
     let progress = if std::io::stderr().is_terminal() && !entries.is_empty() {
         indicatif::ProgressBar::new(entries.len() as u64)
     } else {
@@ -75,26 +105,14 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     };
     let mut counts = Counts::default();
     // A dry run writes nothing: the calls it would add are remembered instead.
-    let mut would_add = std::collections::HashSet::new();
+    let mut would_add = HashSet::new();
     for chunk in entries.chunks(ENTRIES_PER_TURN) {
-        let mut step = |tx: &rusqlite::Connection| -> Result<Counts> {
-            let mut counts = Counts::default();
-            for entry in chunk {
-                match import_entry(tx, config, entry, args.dry_run)? {
-                    Imported::Added(id) if args.dry_run && !would_add.insert(id.clone()) => {
-                        counts.present += 1
-                    }
-                    Imported::Added(_) => counts.added += 1,
-                    Imported::Present => counts.present += 1,
-                    Imported::Recorded => counts.recorded += 1,
-                }
-            }
-            Ok(counts)
-        };
-        let done = if args.dry_run {
-            step(&conn)?
+        let done = if dry_run {
+            import_chunk(conn, config, chunk, dry_run, &mut would_add)?
         } else {
-            db::write(&mut conn, |tx| step(tx))?
+            db::write(conn, |tx| {
+                import_chunk(tx, config, chunk, dry_run, &mut would_add)
+            })?
         };
         counts.added += done.added;
         counts.present += done.present;
@@ -102,16 +120,32 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    let named = if args.dry_run {
-        0
-    } else {
-        contacts::fill_names(&mut conn)?
-    };
-    let verb = if args.dry_run {
-        "Would import"
-    } else {
-        "Imported"
-    };
+    Ok(counts)
+}
+
+/// Imports one turn's entries; in a dry run, a call already counted as one to add is present.
+fn import_chunk(
+    tx: &rusqlite::Connection,
+    config: &crate::config::Config,
+    chunk: &[HistoryEntry],
+    dry_run: bool,
+    would_add: &mut HashSet<String>,
+) -> Result<Counts> {
+    let mut counts = Counts::default();
+    for entry in chunk {
+        match import_entry(tx, config, entry, dry_run)? {
+            Imported::Added(id) if dry_run && !would_add.insert(id.clone()) => counts.present += 1,
+            Imported::Added(_) => counts.added += 1,
+            Imported::Present => counts.present += 1,
+            Imported::Recorded => counts.recorded += 1,
+        }
+    }
+    Ok(counts)
+}
+
+/// How many calls were imported (or would be), and why the others were not.
+fn print_counts(counts: &Counts, dry_run: bool) {
+    let verb = if dry_run { "Would import" } else { "Imported" };
     println!(
         "{verb} {} from MicroSIP's history.",
         plural(counts.added, "call", "calls")
@@ -128,6 +162,10 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             plural(counts.recorded, "call was one", "calls were ones")
         );
     }
+}
+
+/// The entries of [Calls] that cannot be read: how many, and the first ten.
+fn print_unreadable(unreadable: &[Skipped]) {
     if !unreadable.is_empty() {
         println!(
             "{} of [Calls] cannot be read, and {} skipped:",
@@ -142,13 +180,6 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     if unreadable.len() > 10 {
         println!("  … and {} more", unreadable.len() - 10);
     }
-    if named > 0 {
-        println!(
-            "Named {} from the contacts.",
-            plural(named, "call", "calls")
-        );
-    }
-    Ok(())
 }
 
 /// History entries imported per turn of the writers' lock.
@@ -203,9 +234,20 @@ fn import_entry(
     if seen {
         return Ok(Imported::Recorded);
     }
-    if dry_run {
-        return Ok(Imported::Added(id));
+    if !dry_run {
+        add_call(tx, entry, &id, &number, start)?;
     }
+    Ok(Imported::Added(id))
+}
+
+/// Stores a history entry as a call, named by the entry or else by the contacts.
+fn add_call(
+    tx: &rusqlite::Connection,
+    entry: &HistoryEntry,
+    id: &str,
+    number: &str,
+    start: i64,
+) -> Result<()> {
     let talk = (entry.duration > 0).then_some(entry.duration.saturating_mul(1000));
     let (direction, status) = match entry.kind {
         HistoryKind::Outgoing if talk.is_some() => (Direction::Out, Status::Answered),
@@ -218,7 +260,7 @@ fn import_entry(
     let answered = (status == Status::Answered).then_some(start);
     let ended = start.saturating_add(talk.unwrap_or(0));
     let name = match entry.name.trim() {
-        "" => contacts::lookup(tx, &number)?,
+        "" => contacts::lookup(tx, number)?,
         name => Some(name.to_string()),
     };
     tx.prepare_cached(
@@ -238,7 +280,7 @@ fn import_entry(
         ended,
         talk
     ])?;
-    let call = crate::log::rows::load_call(tx, &id)?.expect("just inserted");
+    let call = crate::log::rows::load_call(tx, id)?.expect("just inserted");
     note_number(tx, &call)?;
-    Ok(Imported::Added(id))
+    Ok(())
 }
