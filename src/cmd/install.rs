@@ -264,16 +264,7 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
     }
     let (bytes, mut ini) = read_ini(&path)?;
     let warning = utf8_mark_problem(&ini).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Without a UTF-16 mark MicroSIP reads the file in the ANSI code page.
-    let ascii_only = ini.encoding() != Encoding::Utf16Le;
-    let program = match hook_program() {
-        Ok(program) => program,
-        Err(e) if args.force => {
-            eprintln!("Warning: {e:#}\nWarning: --force: hooking the console program.");
-            console_program()?
-        }
-        Err(e) => return Err(e),
-    };
+    let program = program_to_hook(args.force)?;
     let events = if args.events.is_empty() {
         EventKind::ALL.to_vec()
     } else {
@@ -288,47 +279,7 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
     if installed.previous.is_empty() {
         installed.created_section = !ini.has_section(SECTION);
     }
-
-    let mut changes = Vec::new();
-    let mut copies = Vec::new();
-    for kind in events {
-        let name = kind.ini_key();
-        let value = if args.legacy {
-            let copy = legacy_copy(&program, kind);
-            let value = fitting(&copy, legacy_value, ascii_only, crate::platform::short_path)?;
-            copies.push(copy);
-            value
-        } else {
-            fitting(
-                &program,
-                |p| hook_value(p, kind),
-                ascii_only,
-                crate::platform::short_path,
-            )?
-        };
-        let current = ini.get(SECTION, name);
-        if current.as_deref() == Some(value.as_str()) {
-            continue;
-        }
-        if !installed.previous.contains_key(name) {
-            // What was there before callhook, to put back on uninstall.
-            let before = current.clone().filter(|v| !is_ours(v));
-            if before.is_some()
-                && let Some(units) = ini.line_units(SECTION, name)
-            {
-                installed.lines.insert(
-                    name.to_string(),
-                    SavedLine {
-                        encoding: ini.encoding(),
-                        units,
-                    },
-                );
-            }
-            installed.previous.insert(name.to_string(), before);
-        }
-        ini.set(SECTION, name, &value)?;
-        changes.push((name, current, value));
-    }
+    let (changes, copies) = set_hooks(&mut ini, &mut installed, &program, &events, args.legacy)?;
     // Copies missing, or left from an older callhook.
     let stale: Vec<&PathBuf> = copies
         .iter()
@@ -346,16 +297,7 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    for (name, before, after) in &changes {
-        match before {
-            Some(before) => println!("  {name}: {}  ->  {after}", terminal_safe(before)),
-            None => println!("  {name}: (not set)  ->  {after}"),
-        }
-    }
-    for copy in &stale {
-        let what = if copy.exists() { "update" } else { "write" };
-        println!("  {what} {}", copy.display());
-    }
+    print_changes(&changes, &stale);
     if args.dry_run {
         println!("Dry run: nothing was written.");
         return Ok(());
@@ -366,34 +308,121 @@ pub fn install(locations: &Locations, args: Args) -> Result<()> {
             installed.legacy_copies.push(copy.clone());
         }
     }
-    // The record of what was there goes first: if the ini then cannot be written, it still
-    // describes the file; the other way round, the old values could be lost.
-    let before = state.installs.insert(key.clone(), installed);
-    state.save(locations)?;
     if !changes.is_empty() {
-        match write_ini(&path, &bytes, &ini) {
-            Ok(backup) => println!("Backup of the old file: {}", backup.display()),
-            Err(e) => {
-                match before {
-                    Some(before) => state.installs.insert(key, before),
-                    None => state.installs.remove(&key),
-                };
-                let _ = state.save(locations);
-                return Err(e);
-            }
-        }
-    }
-    if changes.is_empty() {
-        println!("The hook keys were set already; brought the legacy copies up to date.");
-    } else {
+        let backup = write_recorded(locations, &mut state, key, installed, &path, &bytes, &ini)?;
+        println!("Backup of the old file: {}", backup.display());
         println!(
             "Set {}. MicroSIP runs {} from its next start.",
             plural(changes.len(), "hook key", "hook keys"),
             program.display()
         );
+    } else {
+        state.installs.insert(key, installed);
+        state.save(locations)?;
+        println!("The hook keys were set already; brought the legacy copies up to date.");
     }
     record_contacts(locations, &path);
     Ok(())
+}
+
+/// The program the hooks run: `callhookw`; with `--force`, the console program when
+/// `callhookw` is missing.
+fn program_to_hook(force: bool) -> Result<PathBuf> {
+    match hook_program() {
+        Ok(program) => Ok(program),
+        Err(e) if force => {
+            eprintln!("Warning: {e:#}\nWarning: --force: hooking the console program.");
+            console_program()
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A hook key install changes: its name, its value before, and the new one.
+type Change = (&'static str, Option<String>, String);
+
+/// Sets the hook keys of `events` in `ini`, keeping in `installed` what each held before
+/// callhook (to put back on uninstall). Returns the keys changed and, with `legacy`, the
+/// copies of the program the keys run.
+fn set_hooks(
+    ini: &mut Ini,
+    installed: &mut Installed,
+    program: &Path,
+    events: &[EventKind],
+    legacy: bool,
+) -> Result<(Vec<Change>, Vec<PathBuf>)> {
+    // Without a UTF-16 mark MicroSIP reads the file in the ANSI code page.
+    let ascii_only = ini.encoding() != Encoding::Utf16Le;
+    let shorten = crate::platform::short_path;
+    let mut changes = Vec::new();
+    let mut copies = Vec::new();
+    for &kind in events {
+        let name = kind.ini_key();
+        let value = if legacy {
+            let copy = legacy_copy(program, kind);
+            let value = fitting(&copy, legacy_value, ascii_only, shorten)?;
+            copies.push(copy);
+            value
+        } else {
+            fitting(program, |p| hook_value(p, kind), ascii_only, shorten)?
+        };
+        let current = ini.get(SECTION, name);
+        if current.as_deref() == Some(value.as_str()) {
+            continue;
+        }
+        if !installed.previous.contains_key(name) {
+            // What was there before callhook, to put back on uninstall.
+            let before = current.clone().filter(|v| !is_ours(v));
+            if before.is_some()
+                && let Some(units) = ini.line_units(SECTION, name)
+            {
+                let encoding = ini.encoding();
+                installed
+                    .lines
+                    .insert(name.to_string(), SavedLine { encoding, units });
+            }
+            installed.previous.insert(name.to_string(), before);
+        }
+        ini.set(SECTION, name, &value)?;
+        changes.push((name, current, value));
+    }
+    Ok((changes, copies))
+}
+
+fn print_changes(changes: &[Change], stale: &[&PathBuf]) {
+    for (name, before, after) in changes {
+        match before {
+            Some(before) => println!("  {name}: {}  ->  {after}", terminal_safe(before)),
+            None => println!("  {name}: (not set)  ->  {after}"),
+        }
+    }
+    for copy in stale {
+        let what = if copy.exists() { "update" } else { "write" };
+        println!("  {what} {}", copy.display());
+    }
+}
+
+/// Records what install changed, then writes the ini; returns the backup of the old file. The
+/// record goes first: if the ini then cannot be written, it still describes the file (and is
+/// put back as it was); the other way round, the old values could be lost.
+fn write_recorded(
+    locations: &Locations,
+    state: &mut State,
+    key: String,
+    installed: Installed,
+    path: &Path,
+    bytes: &[u8],
+    ini: &Ini,
+) -> Result<PathBuf> {
+    let before = state.installs.insert(key.clone(), installed);
+    state.save(locations)?;
+    write_ini(path, bytes, ini).inspect_err(|_| {
+        match before {
+            Some(before) => state.installs.insert(key, before),
+            None => state.installs.remove(&key),
+        };
+        let _ = state.save(locations);
+    })
 }
 
 pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
@@ -405,73 +434,19 @@ pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
     let mut state = State::load(locations)?;
     let key = state.key_for(&path);
     let installed = state.installs.get(&key).cloned().unwrap_or_default();
-    let mut changes = Vec::new();
-    let mut left = Vec::new();
-    let mut lost = Vec::new();
-    for kind in EventKind::ALL {
-        let name = kind.ini_key();
-        let Some(current) = ini.get(SECTION, name) else {
-            continue;
-        };
-        if !is_ours(&current) {
-            if installed.previous.contains_key(name) {
-                left.push(name);
-            }
-            continue;
-        }
-        let before = installed.previous.get(name).cloned().flatten();
-        // The line as it was, exactly; else the value as it was read.
-        let restored = match installed.lines.get(name) {
-            Some(saved) if saved.encoding == ini.encoding() => {
-                ini.restore_line(SECTION, name, &saved.units).is_ok()
-            }
-            _ => false,
-        };
-        let restored = restored
-            || before
-                .as_ref()
-                .is_some_and(|before| match ini.set(SECTION, name, before) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        lost.push((name, before.clone(), e.to_string()));
-                        false
-                    }
-                });
-        if restored {
-            changes.push((name, current, before));
-        } else {
-            ini.remove(SECTION, name);
-            changes.push((name, current, None));
-        }
-    }
+    let restored = restore_hooks(&mut ini, &installed);
     if installed.created_section {
         ini.remove_empty_section(SECTION);
     }
     println!("microsip.ini: {} ({})", path.display(), layout.describe());
-    for name in &left {
+    for name in &restored.left {
         println!("  {name}: changed since callhook was installed; left as it is");
     }
-    if changes.is_empty() {
+    if restored.changes.is_empty() {
         println!("callhook is not installed there: nothing to change.");
         return Ok(());
     }
-    for (name, before, after) in &changes {
-        match after {
-            Some(after) => println!(
-                "  {name}: {}  ->  {} (as before callhook)",
-                terminal_safe(before),
-                terminal_safe(after)
-            ),
-            None => println!("  {name}: {}  ->  (removed)", terminal_safe(before)),
-        }
-    }
-    for (name, before, error) in &lost {
-        println!(
-            "  {name}: its value before callhook cannot be put back ({error}); set it again \
-             by hand if it is still wanted: {}",
-            terminal_safe(before)
-        );
-    }
+    restored.print();
     if args.dry_run {
         println!("Dry run: nothing was written.");
         return Ok(());
@@ -492,9 +467,84 @@ pub fn uninstall(locations: &Locations, args: UninstallArgs) -> Result<()> {
     println!("Backup of the old file: {}", backup.display());
     println!(
         "Removed callhook's {}.",
-        plural(changes.len(), "hook key", "hook keys")
+        plural(restored.changes.len(), "hook key", "hook keys")
     );
     Ok(())
+}
+
+/// What uninstall does to the hook keys.
+#[derive(Default)]
+struct Restored {
+    /// Each key of callhook's: its value, and what it becomes (`None`: removed).
+    changes: Vec<(&'static str, String, Option<String>)>,
+    /// Keys install set that hold something else now.
+    left: Vec<&'static str>,
+    /// Keys whose earlier value cannot be written back: the value and why.
+    lost: Vec<(&'static str, String, String)>,
+}
+
+/// Puts back what each of callhook's hook keys held before install: the line exactly as it
+/// was, else the value as it was read, else nothing.
+fn restore_hooks(ini: &mut Ini, installed: &Installed) -> Restored {
+    let mut restored = Restored::default();
+    for kind in EventKind::ALL {
+        let name = kind.ini_key();
+        let Some(current) = ini.get(SECTION, name) else {
+            continue;
+        };
+        if !is_ours(&current) {
+            if installed.previous.contains_key(name) {
+                restored.left.push(name);
+            }
+            continue;
+        }
+        let before = installed.previous.get(name).cloned().flatten();
+        let exact = match installed.lines.get(name) {
+            Some(saved) if saved.encoding == ini.encoding() => {
+                ini.restore_line(SECTION, name, &saved.units).is_ok()
+            }
+            _ => false,
+        };
+        let put_back = exact
+            || before
+                .as_ref()
+                .is_some_and(|before| match ini.set(SECTION, name, before) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        restored.lost.push((name, before.clone(), e.to_string()));
+                        false
+                    }
+                });
+        if put_back {
+            restored.changes.push((name, current, before));
+        } else {
+            ini.remove(SECTION, name);
+            restored.changes.push((name, current, None));
+        }
+    }
+    restored
+}
+
+impl Restored {
+    fn print(&self) {
+        for (name, before, after) in &self.changes {
+            match after {
+                Some(after) => println!(
+                    "  {name}: {}  ->  {} (as before callhook)",
+                    terminal_safe(before),
+                    terminal_safe(after)
+                ),
+                None => println!("  {name}: {}  ->  (removed)", terminal_safe(before)),
+            }
+        }
+        for (name, before, error) in &self.lost {
+            println!(
+                "  {name}: its value before callhook cannot be put back ({error}); set it again \
+                 by hand if it is still wanted: {}",
+                terminal_safe(before)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
