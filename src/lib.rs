@@ -18,8 +18,10 @@
 //! - [`config`]: the config file, loaded and validated (or salvaged), and where every file is.
 //! - [`platform`]: the one interface to the operating system (Unix and Windows).
 //!
-//! The rooms depend on each other in one direction: `cmd` → `hook` → `effects` → `log` →
-//! `platform`, with `config` and `microsip` beside `log`. A test (`architecture`) keeps it so.
+//! The parts depend downwards only: `cmd` → `hook` → `effects` → `log` → `platform`.
+//! `config` gathers each room's section of the config file (the section types live with the
+//! code they configure) and `microsip` is used where MicroSIP's files are; no file imports
+//! another that imports it back. A test (`architecture`) reads the sources and keeps it so.
 
 pub mod cmd;
 pub mod config;

@@ -1,5 +1,5 @@
 //! `callhook event` as clap sees it: only for `--help`. Real invocations are recognised in
-//! `invocation` before clap runs, so that no caller text is ever parsed as an option.
+//! `crate::hook::args` before clap runs, so that no caller text is ever parsed as an option.
 
 use std::ffi::OsString;
 use std::process::ExitCode;

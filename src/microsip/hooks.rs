@@ -264,7 +264,7 @@ pub fn utf8_mark_problem(ini: &Ini) -> Result<Option<String>, String> {
 }
 
 /// Whether two files have the same bytes.
-pub fn same_content(a: &Path, b: &Path) -> bool {
+fn same_content(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {
             matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
