@@ -59,20 +59,52 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     Some(parts.join("::"))
 }
 
-/// The code of a file without comments and without its test module (which may import
-/// anything).
+/// The code of a file without comments and without its test modules (which may import
+/// anything): each `#[cfg(test)] mod … { … }` is cut out to its closing brace.
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    let text: String = text
+        .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut kept = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        kept.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some(open) = after.find(['{', ';']) else {
+            rest = "";
+            break;
+        };
+        let is_module = after[..open].contains("mod ") && after.as_bytes()[open] == b'{';
+        if !is_module {
+            // A test-only item that is not a module: cut the attribute only.
+            rest = &after["#[cfg(test)]".len()..];
+            continue;
+        }
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    kept.push_str(rest);
+    kept
 }
 
-/// The paths after `crate::` or `super::` in `code`, as lists of segments.
+/// The paths after `crate::` or `super::` in `code`, as lists of segments; a group
+/// (`crate::a::{b, c::d}`) gives one path per item.
 fn paths(code: &str, module: &str) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     for (prefix, base) in [("crate::", ""), ("super::", parent(module))] {
@@ -83,29 +115,56 @@ fn paths(code: &str, module: &str) -> Vec<Vec<String>> {
             if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
                 continue;
             }
-            let mut segments: Vec<String> = base
+            let base: Vec<String> = base
                 .split("::")
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            let mut tail = rest;
-            loop {
-                let end = tail
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(tail.len());
-                if end == 0 {
-                    break;
-                }
-                segments.push(tail[..end].to_string());
-                match tail[end..].strip_prefix("::") {
-                    Some(next) => tail = next,
-                    None => break,
-                }
-            }
-            found.push(segments);
+            expand(base, rest, &mut found);
         }
     }
     found
+}
+
+/// The path that starts `text`, after `segments`, into `found`; each item of a `{…}` group
+/// as a path of its own.
+fn expand(mut segments: Vec<String>, text: &str, found: &mut Vec<Vec<String>>) {
+    let mut tail = text.trim_start();
+    loop {
+        if let Some(group) = tail.strip_prefix('{') {
+            let mut depth = 1;
+            let mut start = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' | ',' if depth == 1 => {
+                        expand(segments.clone(), &group[start..i], found);
+                        start = i + 1;
+                        if c == '}' {
+                            return;
+                        }
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let end = tail
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        if end == 0 {
+            break;
+        }
+        if &tail[..end] != "self" {
+            segments.push(tail[..end].to_string());
+        }
+        match tail[end..].strip_prefix("::") {
+            Some(next) => tail = next,
+            None => break,
+        }
+    }
+    found.push(segments);
 }
 
 fn parent(module: &str) -> &str {

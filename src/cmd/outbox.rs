@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::cmd::output::{self, plural};
 use crate::config::locations::Locations;
@@ -72,6 +72,13 @@ fn retry(locations: &Locations, ids: &[i64], failed: bool) -> Result<()> {
         if failed {
             outbox::retry_failed(tx, now)
         } else {
+            let found = outbox::existing(tx, ids)?;
+            if found < ids.len() {
+                bail!(
+                    "only {found} of the {} exist",
+                    plural(ids.len(), "delivery", "deliveries")
+                );
+            }
             outbox::retry(tx, ids, now)
         }
     })?;

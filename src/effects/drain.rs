@@ -35,7 +35,7 @@ use crate::log::contacts::stamp;
 use crate::log::db;
 use crate::log::event::EventKind;
 use crate::log::fallback::{self, Entry, Line};
-use crate::log::fold::NewEvent;
+use crate::log::fold::{NewEvent, event_id};
 
 /// A drained file is removed only this long after it was claimed: every hook that could still
 /// be writing into it (opened before the rename) has ended by then; its watchdog ends it
@@ -330,10 +330,8 @@ impl<'a> Drain<'a> {
             return Ok(None);
         }
         let number = self.config.numbers.number(&checked.caller.text);
-        let mut event = NewEvent::new(checked.at, checked.kind, checked.caller, number);
-        if let Some(id) = checked.id {
-            event.id = id;
-        }
+        let id = checked.id.unwrap_or_else(|| event_id(checked.at));
+        let mut event = NewEvent::with_id(id, checked.at, checked.kind, checked.caller, number);
         event.host = checked.host;
         event.os_user = checked.user;
         Ok(Some(event))

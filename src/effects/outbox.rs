@@ -30,6 +30,14 @@ pub enum Status {
 }
 
 impl Status {
+    const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Delivered,
+        Status::Failed,
+        Status::Stopped,
+        Status::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -55,11 +63,9 @@ impl rusqlite::ToSql for Status {
 
 impl rusqlite::types::FromSql for Status {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        use clap::ValueEnum as _;
         let text = value.as_str()?;
-        Status::value_variants()
-            .iter()
-            .copied()
+        Status::ALL
+            .into_iter()
             .find(|status| status.as_str() == text)
             .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("no status {text}").into()))
     }
@@ -237,14 +243,19 @@ const SENDABLE: &str = "(o.kind = 'popup' OR o.event_id = (SELECT min(h.event_id
 
 /// The popups due now, oldest first.
 pub fn due_popups(conn: &Connection, now: i64) -> Result<Vec<Delivery>> {
-    let sql = format!(
-        "SELECT {} FROM outbox WHERE status = 'pending' AND kind = 'popup' AND next_at <= ?1 \
-         ORDER BY id",
-        Delivery::COLUMNS
-    );
+    select(
+        conn,
+        "status = 'pending' AND kind = 'popup' AND next_at <= ?1 ORDER BY id",
+        params![now],
+    )
+}
+
+/// The deliveries `tail` (a WHERE clause and an order) selects.
+fn select(conn: &Connection, tail: &str, params: impl rusqlite::Params) -> Result<Vec<Delivery>> {
+    let sql = format!("SELECT {} FROM outbox WHERE {tail}", Delivery::COLUMNS);
     Ok(conn
         .prepare_cached(&sql)?
-        .query_map([now], Delivery::from_row)?
+        .query_map(params, Delivery::from_row)?
         .collect::<rusqlite::Result<_>>()?)
 }
 
@@ -264,26 +275,13 @@ pub fn next_webhook(conn: &Connection, now: i64) -> Result<Option<Delivery>> {
 
 /// The deliveries, newest first: all, or those with `status`.
 pub fn list(conn: &Connection, status: Option<Status>, limit: u32) -> Result<Vec<Delivery>> {
-    let sql = format!(
-        "SELECT {} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
-        Delivery::COLUMNS
-    );
-    Ok(conn
-        .prepare(&sql)?
-        .query_map(params![status, limit], Delivery::from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+    let tail = "?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2";
+    select(conn, tail, params![status, limit])
 }
 
 /// The deliveries of one call, in order.
 pub fn of_call(conn: &Connection, call_id: &str) -> Result<Vec<Delivery>> {
-    let sql = format!(
-        "SELECT {} FROM outbox WHERE call_id = ?1 ORDER BY id",
-        Delivery::COLUMNS
-    );
-    Ok(conn
-        .prepare(&sql)?
-        .query_map([call_id], Delivery::from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+    select(conn, "call_id = ?1 ORDER BY id", [call_id])
 }
 
 /// Queues every failed and stopped delivery again, with a fresh retry schedule. Returns how
@@ -296,24 +294,22 @@ pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize> {
     )?)
 }
 
-/// Queues these deliveries again, with a fresh retry schedule: a stopped endpoint (410)
-/// resumes as a whole, its stopped deliveries go again, in order, and new events are sent to
-/// it again. Returns how many; an error, changing nothing, when an id does not exist.
-pub fn retry(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usize> {
+/// How many of these deliveries exist.
+pub fn existing(conn: &Connection, ids: &[i64]) -> Result<usize> {
     let placeholders = crate::log::db::placeholders(ids.len());
-    let found: i64 = tx.query_row(
+    let found: i64 = conn.query_row(
         &format!("SELECT count(*) FROM outbox WHERE id IN ({placeholders})"),
         rusqlite::params_from_iter(ids),
         |row| row.get(0),
     )?;
-    if found < ids.len() as i64 {
-        let noun = if ids.len() == 1 {
-            "delivery"
-        } else {
-            "deliveries"
-        };
-        anyhow::bail!("only {found} of the {} {noun} exist", ids.len());
-    }
+    Ok(found as usize)
+}
+
+/// Queues these deliveries again, with a fresh retry schedule: a stopped endpoint (410)
+/// resumes as a whole, its stopped deliveries go again, in order, and new events are sent to
+/// it again. Returns how many.
+pub fn retry(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usize> {
+    let placeholders = crate::log::db::placeholders(ids.len());
     let sql = format!(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_at = {now} \
          WHERE id IN ({placeholders}) OR (status = 'stopped' AND kind = 'webhook' \

@@ -71,6 +71,9 @@ impl Report {
     /// The run now writes to `db` (`None`: the config does not say which database): the
     /// watchdog's line, and the line a failure writes, go beside it, or to the temp directory.
     fn retarget(&mut self, db: Option<PathBuf>) {
+        if self.db == db && self.db_known == db.is_some() {
+            return;
+        }
         self.db_known = db.is_some();
         self.db.clone_from(&db);
         watchdog::retarget(db);
@@ -154,13 +157,13 @@ pub fn run(args: HookArgs, start: Start) -> ExitCode {
         );
     }
     let config = &locations.config;
-    let mut event = NewEvent::new(
+    let mut event = NewEvent::with_id(
+        report.id.clone(),
         at,
         kind,
         args.caller.clone(),
         config.numbers.number(&args.caller.text),
     );
-    event.id = report.id.clone();
     event.host = report.host.clone();
     event.os_user = report.user.clone();
     // Only an event timed by this run's own clock can tell a clock step (not a `--time`).

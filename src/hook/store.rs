@@ -23,6 +23,7 @@ use crate::log::rows;
 /// a worker should be started (this hook claimed a lane for it).
 pub fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Result<bool> {
     let config = &locations.config;
+    let window_ms = config.calls.window_ms();
     let mut conn = db::open(&locations.db, db::Wait::Until(deadline))?;
     db::set_synchronous(&conn, config.database.synchronous)?;
     // Files are looked at before the writers' turn, so that a slow disk or a hung share holds
@@ -31,14 +32,14 @@ pub fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Resu
     let drain = drain::needed(&conn, &fallback::logs_for(Some(&locations.db)))?;
     // Hooks take turns to write (waiting asleep, see `lock`) with every other callhook writer.
     db::write_until(&mut conn, deadline, |tx| {
-        let event = match clock_step(tx, event, config.calls.window_ms())? {
+        let event = match clock_step(tx, event, window_ms)? {
             Some(moved) => Cow::Owned(moved),
             None => Cow::Borrowed(event),
         };
         // A changed contact file is read by the worker, which then names the calls; until
         // then names are unknown rather than stale.
         let names = contacts.any && !contacts.stale;
-        let call = rows::record_event(tx, &event, config.calls.window_ms(), names)?;
+        let call = rows::record_event(tx, &event, window_ms, names)?;
         // A worker is started only for a lane that has work and no worker: one per burst.
         let now = crate::log::call::now_ms();
         let mut lanes = Vec::new();

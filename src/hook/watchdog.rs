@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::Instant;
 
-use crate::hook::EXIT_NOT_STORED;
+use crate::hook::exit::EXIT_NOT_STORED;
 use crate::log::fallback;
 
 /// Whether the run has come to its end (stored, or failed and logged): then the watchdog does

@@ -203,7 +203,6 @@ const ROWS_PER_TURN: usize = 2_000;
 /// file that cannot be read is recorded with why (`callhook doctor` shows it), and its last
 /// good names stay.
 pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan) -> Result<()> {
-    let mut read_any = false;
     let sources = config.sources(conn);
     // Names of files that are no longer sources (the config or the install changed) go.
     let known = known_sources(conn)?;
@@ -230,7 +229,6 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
         let (count, error) = match read(&path, &meta, kind) {
             Ok(contacts) => {
                 put(conn, &key, kind, plan, &contacts, loaded)?;
-                read_any = true;
                 (contacts.len() as i64, None)
             }
             Err(e) => (0, Some(format!("{e:#}"))),
@@ -250,9 +248,9 @@ pub fn reload(conn: &mut Connection, config: &ContactsConfig, plan: &NumberPlan)
             Ok(())
         })?;
     }
-    if read_any {
-        fill_names(conn)?;
-    }
+    // Also when nothing was read: calls stored while the sources looked changed (a file
+    // gone) were left unnamed by their hooks.
+    fill_names(conn)?;
     Ok(())
 }
 

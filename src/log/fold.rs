@@ -46,8 +46,19 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(at: i64, kind: EventKind, caller: Caller, number: String) -> NewEvent {
+        NewEvent::with_id(event_id(at), at, kind, caller, number)
+    }
+
+    /// An event whose id was made already (the hook's, for its fallback line; a logged one's).
+    pub fn with_id(
+        id: String,
+        at: i64,
+        kind: EventKind,
+        caller: Caller,
+        number: String,
+    ) -> NewEvent {
         NewEvent {
-            id: event_id(at),
+            id,
             at,
             kind,
             caller,

@@ -28,7 +28,6 @@ pub fn host_name() -> String {
 pub fn login_name() -> String {
     std::env::var(USER_VAR)
         .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
         .unwrap_or_default()
 }
 
