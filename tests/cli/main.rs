@@ -4,6 +4,7 @@
 mod calls;
 mod concurrency;
 mod contacts;
+mod control;
 mod doctor;
 mod failures;
 mod fallback;
