@@ -587,7 +587,8 @@
   });
   $('logout').addEventListener('click', async () => {
     try {
-      await fetch('/logout', { method: 'POST', credentials: 'same-origin' });
+      // The answer redirects to `/`, which now refuses: nothing there to follow.
+      await fetch('/logout', { method: 'POST', credentials: 'same-origin', redirect: 'manual' });
     } finally {
       signedOut();
     }

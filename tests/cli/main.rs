@@ -4,6 +4,9 @@
 mod calls;
 mod concurrency;
 mod contacts;
+// A real Chromium through chromedriver, as Debian packages them.
+#[cfg(unix)]
+mod dashboard;
 mod doctor;
 mod failures;
 mod fallback;
@@ -26,4 +29,6 @@ mod support;
 // Time zones are set through TZ, which only Unix reads.
 #[cfg(unix)]
 mod time;
+#[cfg(unix)]
+mod webdriver;
 mod webhooks;
