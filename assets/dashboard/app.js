@@ -288,7 +288,7 @@
 
   async function loadCalls(more) {
     const p = callsParams();
-    $('calls-csv').href = '/api/calls' + query(Object.assign({}, p, { format: 'csv' }));
+    $('calls-csv').href = '/api/calls' + query(Object.assign({}, p, { limit: 1000, format: 'csv' }));
     const data = await api('/api/calls' + query(Object.assign({ limit: 50, cursor: more ? callsNext : null }, p)));
     const body = $('calls-body');
     if (!more) body.replaceChildren();
