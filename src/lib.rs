@@ -30,6 +30,8 @@ pub mod hook;
 pub mod log;
 pub mod microsip;
 pub mod platform;
+pub mod report;
+pub mod serve;
 
 // Reads the sources, which are where the Linux build runs.
 #[cfg(all(test, unix))]

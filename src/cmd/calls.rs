@@ -2,12 +2,13 @@
 
 use anyhow::Result;
 
-use crate::cmd::call_list::Calls;
-use crate::cmd::filter::{FilterArgs, ListArgs};
-use crate::cmd::output;
+use crate::cmd::filter::ListArgs;
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
 use crate::log::query;
+use crate::report::call_list::Calls;
+use crate::report::filter::FilterArgs;
+use crate::report::output;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -29,8 +29,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         if summary.drained + summary.rejected > 0 {
             println!(
                 "Stored {} from the fallback log; {} cannot be stored (see callhook doctor).",
-                crate::cmd::output::plural(summary.drained, "event", "events"),
-                crate::cmd::output::plural(summary.rejected, "line", "lines")
+                crate::report::output::plural(summary.drained, "event", "events"),
+                crate::report::output::plural(summary.rejected, "line", "lines")
             );
         }
     }

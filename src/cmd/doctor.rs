@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 
-use crate::cmd::output::{self, plural, terminal_safe};
 use crate::config::locations::Locations;
 use crate::effects::webhook::send::{self, Outcome};
 use crate::log::call::now_ms;
@@ -21,6 +20,7 @@ use crate::microsip::hooks::{
 };
 use crate::microsip::ini::Ini;
 use crate::microsip::locate::{self, Layout};
+use crate::report::output::{self, plural, terminal_safe};
 
 #[derive(clap::Args)]
 pub struct Args {

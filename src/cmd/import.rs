@@ -10,7 +10,6 @@ use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Builder;
 
-use crate::cmd::output::plural;
 use crate::config::locations::Locations;
 use crate::log::call::{Direction, Status};
 use crate::log::contacts;
@@ -19,6 +18,7 @@ use crate::log::rows::note_number;
 use crate::microsip::history::{HistoryEntry, HistoryKind, MAX_TIME, Skipped, parse_history};
 use crate::microsip::ini::Ini;
 use crate::microsip::locate;
+use crate::report::output::plural;
 
 /// A history entry within this of a call the hook recorded is that call.
 const SAME_CALL_MS: i64 = 60_000;
@@ -175,7 +175,7 @@ fn print_unreadable(unreadable: &[Skipped]) {
     }
     for line in unreadable.iter().take(10) {
         let line = format!("  [Calls] {}: {}", line.slot, line.reason);
-        println!("{}", crate::cmd::output::terminal_safe(&line));
+        println!("{}", crate::report::output::terminal_safe(&line));
     }
     if unreadable.len() > 10 {
         println!("  … and {} more", unreadable.len() - 10);

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::output::{plural, terminal_safe};
 use crate::config::locations::Locations;
 use crate::log::contacts;
 use crate::log::db;
@@ -19,6 +18,7 @@ use crate::microsip::hooks::{
 };
 use crate::microsip::ini::{Encoding, Ini};
 use crate::microsip::locate;
+use crate::report::output::{plural, terminal_safe};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -2,15 +2,15 @@
 //! still waiting for an answer.
 
 use anyhow::{Result, bail};
-use comfy_table::{Cell, CellAlignment, Table};
-use serde::Serialize;
 
-use crate::cmd::call_list::Calls;
-use crate::cmd::filter::{FilterArgs, ListArgs};
-use crate::cmd::output::{self, Listing, caller_safe, csv_safe, local_time};
+use crate::cmd::filter::ListArgs;
 use crate::config::locations::Locations;
-use crate::log::call::{Status, now_ms, rfc3339};
+use crate::log::call::{Status, now_ms};
 use crate::log::query;
+use crate::report::call_list::Calls;
+use crate::report::filter::FilterArgs;
+use crate::report::output;
+use crate::report::unreturned::{self, UnreturnedList};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,20 +22,6 @@ pub struct Args {
     unreturned: bool,
     #[command(flatten)]
     list: ListArgs,
-}
-
-/// A number still to call back.
-#[derive(Serialize)]
-struct Unreturned {
-    number: String,
-    raw: String,
-    name: Option<String>,
-    missed: i64,
-    first_missed_at: String,
-    last_missed_at: String,
-    last_call_id: String,
-    #[serde(skip)]
-    last_ms: i64,
 }
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
@@ -63,68 +49,6 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     }
     let none = "Nobody is waiting for a call back.";
     output::print_list(&UnreturnedList, args.list.format, none, |row| {
-        let sql = query::unreturned_sql(limit);
-        query::run(&conn, &sql, &filter, plan, now, |r| {
-            let last_ms: i64 = r.get(5)?;
-            row(Unreturned {
-                number: r.get(0)?,
-                raw: r.get(1)?,
-                name: r.get(2)?,
-                missed: r.get(3)?,
-                first_missed_at: rfc3339(r.get(4)?),
-                last_missed_at: rfc3339(last_ms),
-                last_call_id: r.get(6)?,
-                last_ms,
-            })
-        })
+        unreturned::each(&conn, &filter, plan, now, limit, row)
     })
-}
-
-/// The numbers still to call back, as `missed --unreturned` lists them.
-struct UnreturnedList;
-
-impl Listing for UnreturnedList {
-    type Row = Unreturned;
-
-    fn csv_header(&self) -> &'static [&'static str] {
-        &[
-            "number",
-            "raw",
-            "name",
-            "missed",
-            "first_missed_at",
-            "last_missed_at",
-            "last_call_id",
-        ]
-    }
-
-    fn csv_record(&self, r: &Unreturned) -> Vec<String> {
-        vec![
-            csv_safe(&r.number).into_owned(),
-            csv_safe(&r.raw).into_owned(),
-            csv_safe(r.name.as_deref().unwrap_or("")).into_owned(),
-            r.missed.to_string(),
-            r.first_missed_at.clone(),
-            r.last_missed_at.clone(),
-            r.last_call_id.clone(),
-        ]
-    }
-
-    fn json<'a>(&'a self, row: &'a Unreturned) -> impl Serialize + 'a {
-        row
-    }
-
-    fn table(&self, rows: &[Unreturned], _colour: bool) -> Table {
-        let mut table = output::table(["Number", "Name", "Missed", "Last missed", "Last call ID"]);
-        for r in rows {
-            table.add_row([
-                Cell::new(caller_safe(&r.number)),
-                Cell::new(caller_safe(r.name.as_deref().unwrap_or(""))),
-                Cell::new(r.missed).set_alignment(CellAlignment::Right),
-                Cell::new(local_time(r.last_ms)),
-                Cell::new(&r.last_call_id),
-            ]);
-        }
-        table
-    }
 }

@@ -3,8 +3,8 @@
 //! recognises it first. Helpers shared by commands live beside them (`filter`, `output`,
 //! `retention`, `when`); no command imports another.
 
-pub mod call_list;
 pub mod calls;
+pub mod dashboard;
 pub mod deliver;
 pub mod doctor;
 pub mod event;
@@ -13,15 +13,14 @@ pub mod import;
 pub mod install;
 pub mod missed;
 pub mod outbox;
-pub mod output;
 pub mod prune;
 pub mod redact;
 pub mod replay;
 pub mod retention;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod webhook;
-pub mod when;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -82,6 +81,10 @@ enum Command {
     Doctor(doctor::Args),
     /// Import MicroSIP's own call history, and caller names from the contacts
     Import(import::Args),
+    /// Run the local API, live events and dashboard (127.0.0.1:8765; Ctrl+C stops it)
+    Serve(serve::Args),
+    /// Open the dashboard of the running `callhook serve`, logged in
+    Dashboard(dashboard::Args),
 }
 
 pub fn run(args: Vec<OsString>) -> ExitCode {
@@ -112,6 +115,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
                 Command::Uninstall(args) => done(install::uninstall(l, args)),
                 Command::Doctor(args) => doctor::run(l, args),
                 Command::Import(args) => done(import::run(l, args)),
+                Command::Serve(args) => done(serve::run(l, args)),
+                Command::Dashboard(args) => done(dashboard::run(l, args)),
             }
         });
     match result {

@@ -4,11 +4,11 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 
-use crate::cmd::output::{self, plural};
 use crate::config::locations::Locations;
 use crate::effects::outbox::{self, Status};
 use crate::log::call::now_ms;
 use crate::log::db;
+use crate::report::output::{self, plural};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -66,5 +66,33 @@ pub fn prune(conn: &mut rusqlite::Connection, old: Old) -> Result<Counts> {
         )?;
         Ok(())
     })?;
+    forget_feed(conn)?;
     Ok(counts)
+}
+
+/// Drops the live-event feed's entries of deleted events, a batch per turn. The deleted calls
+/// are the oldest, so their entries come first: the first batch whose events all remain ends
+/// the work (an entry left behind is skipped by `callhook serve`, it only takes room).
+fn forget_feed(conn: &mut rusqlite::Connection) -> Result<()> {
+    let mut after = 0i64;
+    loop {
+        let (last, gone) = crate::log::db::write(conn, |tx| {
+            let last: Option<i64> = tx.query_row(
+                "SELECT max(seq) FROM (SELECT seq FROM event_feed WHERE seq > ?1 ORDER BY seq \
+                 LIMIT 2000)",
+                [after],
+                |r| r.get(0),
+            )?;
+            let gone = tx.execute(
+                "DELETE FROM event_feed WHERE seq > ?1 AND seq <= ?2 AND NOT EXISTS \
+                 (SELECT 1 FROM events WHERE events.id = event_feed.event_id)",
+                rusqlite::params![after, last],
+            )?;
+            Ok((last, gone))
+        })?;
+        match last {
+            Some(last) if gone > 0 => after = last,
+            _ => return Ok(()),
+        }
+    }
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::cmd::output::{plural, terminal_safe};
 use crate::config::locations::Locations;
 use crate::effects::drain::{Drain, Drained, LEASE_MS};
 use crate::effects::lease::{self, Lane};
 use crate::log::call::now_ms;
 use crate::log::db;
 use crate::log::fallback;
+use crate::report::output::{plural, terminal_safe};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, Transaction, named_params, params};
 
-use crate::cmd::when::{self, Bound};
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
 use crate::log::db::{self, placeholders};
+use crate::report::when::{self, Bound};
 
 /// The calls a retention command works on: over, and started before `:before`.
 const OLD: &str = "started_at < :before \
@@ -168,7 +168,7 @@ pub struct Counts {
 impl Counts {
     /// `Deleted 2 calls, 6 events and 1 delivery from before 2026-11-24T00:00:00.000Z.`
     pub fn report(&self, verb: &str, before: i64) -> String {
-        use crate::cmd::output::plural;
+        use crate::report::output::plural;
         format!(
             "{verb} {}, {} and {} from before {}.",
             plural(self.calls, "call", "calls"),

@@ -2,11 +2,11 @@
 
 use anyhow::{Result, bail};
 
-use crate::cmd::output::terminal_safe;
 use crate::config::locations::Locations;
 use crate::effects::webhook::Payload;
 use crate::effects::webhook::send::{self, Outcome};
 use crate::log::call::{Call, Direction, Status, now_ms};
+use crate::report::output::terminal_safe;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -90,7 +90,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     if failures > 0 {
         bail!(
             "{} did not accept the test event",
-            crate::cmd::output::plural(failures, "webhook", "webhooks")
+            crate::report::output::plural(failures, "webhook", "webhooks")
         );
     }
     Ok(())

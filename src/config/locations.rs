@@ -49,7 +49,7 @@ pub fn provisional_db(db: Option<OsString>) -> (Option<PathBuf>, bool) {
 }
 
 /// The config and database a command works on, from options, environment, config and defaults.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Locations {
     pub config_path: PathBuf,
     pub config: Config,

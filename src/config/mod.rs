@@ -17,6 +17,7 @@ use crate::effects::webhook::WebhookConfig;
 use crate::log::caller::NumberPlan;
 use crate::log::contacts::ContactsConfig;
 use crate::log::db::Synchronous;
+use crate::serve::settings::ServeConfig;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +31,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub privacy: PrivacyConfig,
     pub contacts: ContactsConfig,
+    pub serve: ServeConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -52,8 +54,8 @@ pub struct DatabaseConfig {
 const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
 /// The config's top-level tables.
-const TABLES: [&str; 8] = [
-    "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts",
+const TABLES: [&str; 9] = [
+    "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts", "serve",
 ];
 
 /// Whether a broken config still says which database it names: `[database]` (if any) has its
@@ -123,7 +125,7 @@ impl Default for CallsConfig {
 }
 
 /// A config file that could not be used, with where and why.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub struct ConfigError {
     pub file: PathBuf,
     /// 1-based line and column, when the problem has a place in the file.

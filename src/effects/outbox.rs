@@ -47,6 +47,12 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
 }
 
 impl std::fmt::Display for Status {
@@ -64,9 +70,7 @@ impl rusqlite::ToSql for Status {
 impl rusqlite::types::FromSql for Status {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let text = value.as_str()?;
-        Status::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
+        Status::parse(text)
             .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("no status {text}").into()))
     }
 }

@@ -24,6 +24,36 @@ pub struct Filter {
     pub number: Option<String>,
     pub status: Vec<Status>,
     pub direction: Option<Direction>,
+    /// Only calls after this one in the newest-first order: the next page.
+    pub after: Option<Cursor>,
+}
+
+/// A place in the newest-first order of calls: the last call of a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub started_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// As the API hands it out: `<started_at>_<id>`.
+    pub fn to_text(&self) -> String {
+        format!("{}_{}", self.started_at, self.id)
+    }
+
+    pub fn parse(text: &str) -> Option<Cursor> {
+        let (at, id) = text.split_once('_')?;
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !id_ok {
+            return None;
+        }
+        Some(Cursor {
+            started_at: at.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
 }
 
 impl Filter {
@@ -51,6 +81,14 @@ impl Filter {
             for (name, status) in names.into_iter().zip(&self.status) {
                 params.push((name, status.as_str().to_string().into()));
             }
+        }
+        if let Some(after) = &self.after {
+            clauses.push(
+                "(started_at < :after_at OR (started_at = :after_at AND id < :after_id))"
+                    .to_string(),
+            );
+            params.push((":after_at".into(), after.started_at.into()));
+            params.push((":after_id".into(), after.id.clone().into()));
         }
         if let Some(number) = &self.number {
             let (clause, values) = number_match(number, plan);
@@ -241,7 +279,7 @@ pub fn stats_sql() -> String {
 }
 
 /// The callers still waiting, one row per number: `number, raw, name, missed, first and last
-/// missed (ms), last call id`, the raw text, name and id those of the number's latest missed
+/// missed (ms), last call id, calls made to the number since (tries to call back)`, the raw text, name and id those of the number's latest missed
 /// call. The filter should ask for missed calls. A missed call is returned by any later call
 /// of the same number that was answered, whichever way it went; identities without digits
 /// and redacted numbers cannot be called back. The missed calls are found first (by the time
@@ -256,7 +294,9 @@ pub fn unreturned_sql(limit: Option<u32>) -> String {
          min(started_at) OVER latest AS first, row_number() OVER latest AS nth FROM waiting \
          WINDOW latest AS (PARTITION BY number ORDER BY started_at DESC, id DESC \
          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) \
-         SELECT number, raw, name, missed, first, started_at, id FROM ranked WHERE nth = 1 \
+         SELECT number, raw, name, missed, first, started_at, id, (SELECT count(*) FROM calls \
+         tries WHERE tries.number = ranked.number AND tries.started_at > ranked.started_at \
+         AND tries.direction = 'out') FROM ranked WHERE nth = 1 \
          ORDER BY started_at DESC, id DESC {}",
         not_redacted("number"),
         limit.map(|n| format!("LIMIT {n}")).unwrap_or_default()

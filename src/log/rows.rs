@@ -417,6 +417,8 @@ pub fn insert_event(conn: &rusqlite::Connection, event: &NewEvent, call_id: &str
         event.boot_ms,
         event.clock_shift_ms,
     ])?;
+    conn.prepare_cached("INSERT INTO event_feed (event_id) VALUES (?1)")?
+        .execute([&event.id])?;
     Ok(())
 }
 

@@ -42,3 +42,13 @@ pub fn start_quietly(mut command: Command) -> std::io::Result<()> {
     command.spawn()?;
     Ok(())
 }
+
+/// Creates the new file `path` readable and writable by its user only (on Windows, files in
+/// the user's profile are theirs alone already).
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}

@@ -2,8 +2,8 @@
 
 use comfy_table::{Cell, CellAlignment, Table};
 
-use crate::cmd::output::{self, Listing, caller_safe, csv_safe, duration, local_time};
 use crate::log::call::Call;
+use crate::report::output::{self, Listing, caller_safe, csv_safe, duration, local_time};
 
 /// Calls as `calls` and `missed` list them, with their status as of `now`.
 pub struct Calls {

@@ -217,7 +217,18 @@ pub fn print_list<L: Listing>(
     none: &str,
     each: impl FnOnce(&mut dyn FnMut(L::Row) -> anyhow::Result<()>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    write_list(io::stdout().lock(), listing, format, none, each)
+}
+
+/// [`print_list`] into `out`.
+pub fn write_list<L: Listing>(
+    out: impl Write,
+    listing: &L,
+    format: Format,
+    none: &str,
+    each: impl FnOnce(&mut dyn FnMut(L::Row) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::new(out);
     match format {
         Format::Json => {
             let mut array = JsonArray::new(&mut out)?;
