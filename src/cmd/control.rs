@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::cmd::output::{caller_safe, terminal_safe};
+use crate::report::output::{caller_safe, terminal_safe};
 use crate::config::locations::Locations;
 use crate::microsip::control::{self, Command, ControlError, Hangup, InvalidNumber, Outcome};
 

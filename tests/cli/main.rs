@@ -5,6 +5,9 @@ mod calls;
 mod concurrency;
 mod contacts;
 mod control;
+// A real Chromium through chromedriver, as Debian packages them.
+#[cfg(unix)]
+mod dashboard;
 mod doctor;
 mod failures;
 mod fallback;
@@ -27,4 +30,6 @@ mod support;
 // Time zones are set through TZ, which only Unix reads.
 #[cfg(unix)]
 mod time;
+#[cfg(unix)]
+mod webdriver;
 mod webhooks;
