@@ -28,7 +28,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             )
         })?;
     let token = auth::read_token(&auth::token_path(&locations.config_path))?;
-    let client = reqwest::blocking::Client::builder()
+    let client = crate::effects::webhook::send::builder()
+        .no_proxy()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

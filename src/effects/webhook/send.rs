@@ -33,12 +33,17 @@ pub struct Response {
 /// The HTTP client: rustls, no redirects; proxies as the system sets them (HTTPS_PROXY and
 /// friends, or the Windows settings).
 pub fn client() -> reqwest::Result<reqwest::blocking::Client> {
-    // Several calls are harmless: the first provider installed stays.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
+    builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("callhook/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// A client builder with rustls (ring) set up, for every HTTP client of callhook.
+pub fn builder() -> reqwest::blocking::ClientBuilder {
+    // Several calls are harmless: the first provider installed stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
 }
 
 /// POSTs `body` to the webhook, signed for this attempt.
