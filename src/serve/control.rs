@@ -39,8 +39,14 @@ pub struct Digits {
 type Answer = ApiResult<Json<serde_json::Value>>;
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_body"
+        };
+        ApiError::new(e.status(), code, e.body_text())
+    })
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {

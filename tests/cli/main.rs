@@ -1,6 +1,7 @@
 //! Integration tests: the real `callhook` binary, run as a separate process the way MicroSIP
 //! runs it, against a real SQLite file in a temp directory.
 
+mod api;
 mod calls;
 mod concurrency;
 mod contacts;
@@ -23,6 +24,7 @@ mod missed;
 mod output;
 mod popups;
 mod retention;
+mod served;
 mod server;
 mod stats;
 mod storage;
