@@ -28,6 +28,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             )
         })?;
     let token = auth::read_token(&auth::token_path(&locations.config_path))?;
+    // reqwest is built without a TLS provider of its own and panics without one, even for http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
