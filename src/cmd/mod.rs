@@ -4,6 +4,7 @@
 //! `retention`, `when`); no command imports another.
 
 pub mod calls;
+pub mod control;
 pub mod dashboard;
 pub mod deliver;
 pub mod doctor;
@@ -85,6 +86,18 @@ enum Command {
     Serve(serve::Args),
     /// Open the dashboard of the running `callhook serve`, logged in
     Dashboard(dashboard::Args),
+    /// Dial a number or SIP URI in the running MicroSIP (or start MicroSIP to dial it)
+    Dial(control::NumberArgs),
+    /// Answer the ringing call in the running MicroSIP
+    Answer(control::NoArgs),
+    /// Hang up in the running MicroSIP: the current calls, or --incoming, --calling, --all
+    Hangup(control::HangupArgs),
+    /// Hold (or resume) the current call in the running MicroSIP
+    Hold(control::NoArgs),
+    /// Transfer the current call in the running MicroSIP to a number or SIP URI
+    Transfer(control::NumberArgs),
+    /// Send DTMF digits (0-9, *, #, A-D) in the current call of the running MicroSIP
+    Dtmf(control::DtmfArgs),
 }
 
 pub fn run(args: Vec<OsString>) -> ExitCode {
@@ -117,6 +130,12 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
                 Command::Import(args) => done(import::run(l, args)),
                 Command::Serve(args) => done(serve::run(l, args)),
                 Command::Dashboard(args) => done(dashboard::run(l, args)),
+                Command::Dial(args) => Ok(control::dial(l, args)),
+                Command::Answer(args) => Ok(control::answer(l, args)),
+                Command::Hangup(args) => Ok(control::hangup(l, args)),
+                Command::Hold(args) => Ok(control::hold(l, args)),
+                Command::Transfer(args) => Ok(control::transfer(l, args)),
+                Command::Dtmf(args) => Ok(control::dtmf(l, args)),
             }
         });
     match result {

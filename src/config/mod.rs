@@ -17,6 +17,7 @@ use crate::effects::webhook::WebhookConfig;
 use crate::log::caller::NumberPlan;
 use crate::log::contacts::ContactsConfig;
 use crate::log::db::Synchronous;
+use crate::microsip::control::MicrosipConfig;
 use crate::serve::settings::ServeConfig;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -32,6 +33,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub contacts: ContactsConfig,
     pub serve: ServeConfig,
+    pub microsip: MicrosipConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -54,8 +56,9 @@ pub struct DatabaseConfig {
 const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
 /// The config's top-level tables.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts", "serve",
+    "microsip",
 ];
 
 /// Whether a broken config still says which database it names: `[database]` (if any) has its
@@ -350,6 +353,9 @@ impl Config {
         if self.outbox.retries.is_empty() {
             return Err(("outbox.retries".into(), "give at least one delay".into()));
         }
+        self.microsip
+            .validate()
+            .map_err(|message| ("microsip.program".to_string(), message))?;
         Ok(())
     }
 }
@@ -450,6 +456,7 @@ mod tests {
         assert_eq!(popup.allowed_schemes, ["crm"]);
         assert!(config.privacy.redact_key.is_some());
         assert!(config.contacts.xml.is_some() && config.contacts.csv.is_some());
+        assert!(config.microsip.program.is_some());
     }
 
     #[test]
@@ -482,6 +489,28 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.key.as_deref(), Some("popup.opener"), "{err}");
         assert!(err.to_string().contains("cmd.exe"), "{err}");
+    }
+
+    #[test]
+    fn the_microsip_program_is_checked() {
+        let config =
+            parse("[microsip]\nprogram = [\"C:\\\\MicroSIP\\\\microsip.exe\", \"/minimized\"]\n")
+                .unwrap();
+        assert_eq!(
+            config.microsip.program.unwrap(),
+            [r"C:\MicroSIP\microsip.exe", "/minimized"]
+        );
+        for text in [
+            "[microsip]\n\nprogram = []\n",
+            "[microsip]\n\nprogram = [\"dial.bat\"]\n",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some("microsip.program"), "{err}");
+            assert_eq!(err.position, Some((3, 1)), "{err}");
+        }
+        let err = parse("[microsip]\nprogram = \"microsip.exe\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("microsip.program"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(2), "{err}");
     }
 
     #[test]

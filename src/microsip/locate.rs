@@ -59,6 +59,18 @@ pub fn find_ini(given: Option<&Path>) -> Result<(PathBuf, Layout)> {
     )
 }
 
+/// The microsip.exe to start: the portable one whose ini [`find_ini`] finds, else one where
+/// installers put it.
+pub fn program() -> Option<PathBuf> {
+    if let Ok((ini, Layout::Portable)) = find_ini(None) {
+        let exe = ini.with_extension("exe");
+        if exe.is_file() {
+            return Some(exe);
+        }
+    }
+    known_exes().into_iter().next()
+}
+
 /// microsip.exe where installers put it.
 fn known_exes() -> Vec<PathBuf> {
     ["ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA"]

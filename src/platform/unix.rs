@@ -104,6 +104,12 @@ pub fn processes_named(names: &[String]) -> Vec<Option<PathBuf>> {
         .collect()
 }
 
+/// MicroSIP's window exists only on Windows (a MicroSIP under wine is out of reach of a
+/// Linux program): there is never one to send to.
+pub fn send_to_microsip(_text: &str) -> std::io::Result<Option<isize>> {
+    Ok(None)
+}
+
 /// Short (8.3) paths are Windows's.
 pub fn short_path(_path: &Path) -> Option<PathBuf> {
     None

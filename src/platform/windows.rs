@@ -166,6 +166,85 @@ pub fn open_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long MicroSIP gets to take a command before it counts as hung.
+const MICROSIP_TIMEOUT_MS: u32 = 5_000;
+
+/// Sends one command line to the running MicroSIP of this desktop exactly as a second
+/// `microsip.exe` does: `WM_COPYDATA` to the window of class `MicroSIP`, `dwData = 1`, the
+/// text as UTF-16 with its terminating NUL counted in `cbData`. Returns MicroSIP's answer (0:
+/// taken; 1: its SIP stack is not running), or `None` when there is no such window. A MicroSIP
+/// that does not answer within 5 s (or is already hung) gives an error of kind `TimedOut`.
+/// user32 is loaded here, not imported: the hook processes never need it.
+pub fn send_to_microsip(text: &str) -> std::io::Result<Option<isize>> {
+    use std::io::{Error, ErrorKind};
+    use windows_sys::Win32::Foundation::{
+        ERROR_INVALID_WINDOW_HANDLE, ERROR_TIMEOUT, SetLastError,
+    };
+    use windows_sys::Win32::System::DataExchange::COPYDATASTRUCT;
+    use windows_sys::Win32::UI::WindowsAndMessaging::{SMTO_ABORTIFHUNG, WM_COPYDATA};
+    type Hwnd = *mut core::ffi::c_void;
+    type FindWindowW = unsafe extern "system" fn(*const u16, *const u16) -> Hwnd;
+    type SendMessageTimeoutW =
+        unsafe extern "system" fn(Hwnd, u32, usize, isize, u32, u32, *mut usize) -> isize;
+    let class = wide(OsStr::new("MicroSIP"));
+    let mut data: Vec<u16> = text.encode_utf16().chain([0]).collect();
+    let bytes = u32::try_from(data.len() * 2)
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, "the command is too long"))?;
+    // SAFETY: user32 and its functions are looked up by their documented names and called with
+    // their documented signatures; the class name is NUL-terminated; the COPYDATASTRUCT and
+    // the text it points to outlive the (synchronous) call; the answer is a local.
+    unsafe {
+        let user32 = LoadLibraryW(wide(OsStr::new("user32.dll")).as_ptr());
+        if user32.is_null() {
+            return Err(Error::last_os_error());
+        }
+        let (Some(find), Some(send)) = (
+            GetProcAddress(user32, c"FindWindowW".as_ptr().cast()),
+            GetProcAddress(user32, c"SendMessageTimeoutW".as_ptr().cast()),
+        ) else {
+            return Err(Error::other(
+                "user32.dll lacks FindWindowW or SendMessageTimeoutW",
+            ));
+        };
+        let find: FindWindowW = std::mem::transmute(find);
+        let send: SendMessageTimeoutW = std::mem::transmute(send);
+        let window = find(class.as_ptr(), std::ptr::null());
+        if window.is_null() {
+            return Ok(None);
+        }
+        let message = COPYDATASTRUCT {
+            dwData: 1,
+            cbData: bytes,
+            lpData: data.as_mut_ptr().cast(),
+        };
+        let mut answer = 0usize;
+        SetLastError(0);
+        let ok = send(
+            window,
+            WM_COPYDATA,
+            0,
+            &message as *const COPYDATASTRUCT as isize,
+            SMTO_ABORTIFHUNG,
+            MICROSIP_TIMEOUT_MS,
+            &mut answer,
+        );
+        if ok == 0 {
+            let error = Error::last_os_error();
+            return match error.raw_os_error().map(|code| code as u32) {
+                // MicroSIP closed between finding its window and sending.
+                Some(ERROR_INVALID_WINDOW_HANDLE) => Ok(None),
+                // A timeout, or a window already known to be hung (which sets no error).
+                Some(ERROR_TIMEOUT) | Some(0) | None => Err(Error::new(
+                    ErrorKind::TimedOut,
+                    "MicroSIP did not answer within 5 seconds",
+                )),
+                _ => Err(error),
+            };
+        }
+        Ok(Some(answer as isize))
+    }
+}
+
 /// Turns on escape sequences (colour) in the console, where Windows supports them.
 pub fn enable_ansi() -> bool {
     use windows_sys::Win32::System::Console::{

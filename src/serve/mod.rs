@@ -5,7 +5,7 @@
 
 pub mod api;
 pub mod auth;
-// pub mod control;
+pub mod control;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -196,7 +196,12 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/outbox/{id}/retry", post(api::retry))
         .route("/api/events", get(events::stream))
         .route("/api/login-links", post(login_link))
-        // CONTROL-ROUTES
+        .route("/api/dial", post(control::dial))
+        .route("/api/answer", post(control::answer))
+        .route("/api/hangup", post(control::hangup))
+        .route("/api/hold", post(control::hold))
+        .route("/api/transfer", post(control::transfer))
+        .route("/api/dtmf", post(control::dtmf))
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(middleware::from_fn(headers))

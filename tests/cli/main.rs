@@ -4,6 +4,7 @@
 mod calls;
 mod concurrency;
 mod contacts;
+mod control;
 // A real Chromium through chromedriver, as Debian packages them.
 #[cfg(unix)]
 mod dashboard;
