@@ -280,7 +280,7 @@
       h('td', null, c.direction),
       h('td', { class: 'status ' + c.status }, status(c.status)),
       h('td', null, text(c.number || 'anonymous')),
-      h('td', null, text(c.name || '')),
+      h('td', null, text(c.name || (c.raw !== c.number ? c.raw : ''))),
       h('td', { class: 'num' }, duration(c.ring_seconds)),
       h('td', { class: 'num' }, duration(c.talk_seconds))
     );

@@ -35,6 +35,13 @@ pub struct LogEntry {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with its console log kept.
     pub fn start() -> Browser {
+        // reqwest is built without a TLS provider of its own; it needs one even for http://.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         // A port the OS just handed out; chromedriver cannot take port 0 and report it.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -50,13 +57,6 @@ impl Browser {
             .unwrap_or_else(|e| {
                 panic!("{CHROMEDRIVER} does not start ({e}): ci/test.sh installs chromium-driver")
             });
-        // reqwest is built without a TLS provider of its own; it needs one even for http://.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
             driver,
