@@ -11,14 +11,19 @@
 //! - [`effects`]: the side effects, performed by the background worker only: the outbox and
 //!   its leases, webhooks, popups, and the drain that brings the fallback log back.
 //! - [`cmd`]: the admin commands, one file per command.
+//! - [`serve`]: `callhook serve`, the local API, live events, dashboard and MicroSIP control
+//!   over HTTP (axum on tokio; `callhook.exe` only).
+//! - [`report`]: the read side that the commands and the server share: call lists, a call's
+//!   detail, the unreturned missed calls, statistics, filters and output formats.
 //! - [`log`]: the call log: the SQLite file, its migrations and lock, events, calls, numbers,
 //!   the fold of events into calls, contact names, queries and the fallback log.
 //! - [`microsip`]: MicroSIP's own files and processes: microsip.ini, its history, Contacts.xml,
-//!   where MicroSIP is, and the values of its hook keys.
+//!   where MicroSIP is, the values of its hook keys, and its remote control (window messages).
 //! - [`config`]: the config file, loaded and validated (or salvaged), and where every file is.
 //! - [`platform`]: the one interface to the operating system (Unix and Windows).
 //!
-//! The parts depend downwards only: `cmd` → `hook` → `effects` → `log` → `platform`.
+//! The parts depend downwards only: `cmd` → `serve` → `report` → `effects` → `log` →
+//! `platform`, and `cmd` → `hook` → `effects`.
 //! `config` gathers each room's section of the config file (the section types live with the
 //! code they configure) and `microsip` is used where MicroSIP's files are; no file imports
 //! another that imports it back. A test (`architecture`) reads the sources and keeps it so.

@@ -2,9 +2,7 @@
 //! against `callhook serve` run as a separate process with a desk's config and database. Each
 //! page's screenshot is left in `target/dashboard/` for people to look at.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -17,46 +15,6 @@ const WAIT: Duration = Duration::from_secs(20);
 const IMG: &str = "<img src=x onerror=window.__pwned=1>";
 const SCRIPT: &str = "</script><script>window.__pwned=1</script>";
 const RTL: &str = "\u{202E}evil 5551230003";
-
-/// `callhook serve --listen 127.0.0.1:0`, stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(desk: &Desk) -> Server {
-        let log = std::fs::File::create(desk.path("tmp/serve.log")).unwrap();
-        let mut child = retry_start(|| {
-            desk.command()
-                .args(["serve", "--listen", "127.0.0.1:0"])
-                .stdout(Stdio::piped())
-                .stderr(log.try_clone().unwrap())
-                .spawn()
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().map(Result::unwrap).unwrap_or_else(|| {
-            panic!(
-                "callhook serve printed nothing: {}",
-                std::fs::read_to_string(desk.path("tmp/serve.log")).unwrap()
-            )
-        });
-        let url = first
-            .strip_prefix("callhook serve: ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_string();
-        // The rest of stdout is drained so that the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -117,15 +75,6 @@ fn dials(record: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn dashboard_in_a_real_browser() {
     let desk = Desk::new();
@@ -141,7 +90,7 @@ fn dashboard_in_a_real_browser() {
     for (i, caller) in [IMG, SCRIPT, RTL, long.as_str()].iter().enumerate() {
         desk.record(hour_ago + i as i64 * 60_000, caller, MISSED);
     }
-    let server = Server::start(&desk);
+    let server = desk.serve();
     let login = desk.run(&["dashboard", "--print"]).trim().to_string();
     assert!(
         login.starts_with(&format!("{}/login?code=", server.url)),
@@ -314,7 +263,7 @@ fn dashboard_in_a_real_browser() {
     assert!(bad.is_empty(), "browser console: {bad:#?}");
 
     // (g) The login link works once; the API wants a session or the token.
-    let http = http();
+    let http = crate::served::client();
     let again = http.get(&login).send().unwrap();
     assert!(again.status().is_client_error(), "{}", again.status());
     assert!(again.headers().get("set-cookie").is_none());
@@ -351,7 +300,7 @@ fn dashboard_first_load() {
             .args(["--calls", &calls.to_string(), "--days", "365"]),
     );
     assert_success(&out, "generate");
-    let _server = Server::start(&desk);
+    let _server = desk.serve();
     let mut figures: Vec<Value> = Vec::new();
     for _ in 0..runs {
         let login = desk.run(&["dashboard", "--print"]).trim().to_string();
