@@ -90,6 +90,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
     microsip(args.ini.as_deref(), &mut report);
     webhooks(locations, args.send, &mut report);
     popup(locations, &mut report);
+    serve(locations, &mut report);
 
     let colour = output::colour();
     let mut table = output::fitted(["Check", "", "Detail", "How to fix"]);
@@ -870,6 +871,59 @@ fn popup(locations: &Locations, report: &mut Report) {
             Level::Fail,
             "xdg-open is not installed",
             "install xdg-utils, or set popup.opener",
+        ),
+    }
+}
+
+/// `[serve]`: an address other than loopback needs TLS (and a certificate that loads), and the
+/// API token must be its user's alone.
+fn serve(locations: &Locations, report: &mut Report) {
+    let settings = &locations.config.serve;
+    let listen = settings.listen;
+    if let Some((key, why)) = settings.problem(listen) {
+        report.add("serve", Level::Fail, why, format!("fix [serve] {key}"));
+    } else if let Some((cert, key)) = settings.tls() {
+        match crate::serve::tls::config(cert, key) {
+            Ok(_) => report.add(
+                "serve",
+                Level::Note,
+                format!("listens on {listen} over HTTPS: other computers can reach it"),
+                "",
+            ),
+            Err(e) => report.add(
+                "serve",
+                Level::Fail,
+                format!("{e:#}"),
+                "fix [serve] tls_cert and tls_key",
+            ),
+        }
+    } else {
+        report.add(
+            "serve",
+            Level::Ok,
+            format!("listens on {listen}: this computer only"),
+            "",
+        );
+    }
+    let token = crate::serve::auth::token_path(&locations.config_path);
+    match std::fs::metadata(&token) {
+        Ok(meta) if !crate::platform::is_private(&meta) => report.add(
+            "serve token",
+            Level::Fail,
+            format!("{} can be read by other users", token.display()),
+            "make it readable by its owner only (chmod 600), or delete it for a new one",
+        ),
+        Ok(_) => report.add(
+            "serve token",
+            Level::Ok,
+            format!("{} (yours only)", token.display()),
+            "",
+        ),
+        Err(_) => report.add(
+            "serve token",
+            Level::Note,
+            "none yet",
+            "`callhook serve` creates it on its first start",
         ),
     }
 }

@@ -52,3 +52,12 @@ pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> 
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)
 }
+
+/// Whether a file is readable and writable by its owner alone (on Windows, a file in the user's
+/// profile is).
+pub fn is_private(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    return std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 == 0;
+    #[cfg(not(unix))]
+    return meta.is_file();
+}

@@ -10,7 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod settings;
-mod tls;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

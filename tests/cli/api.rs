@@ -380,7 +380,32 @@ fn other_addresses_need_tls() {
         err.contains("[serve] listen") && err.contains("tls_cert"),
         "{err}"
     );
-    let desk = desk.with_config("[serve]\ntls_cert = \"cert.pem\"\n");
-    let err = desk.fails(&["serve"]);
+    let half = Desk::new().with_config("[serve]\ntls_cert = \"cert.pem\"\n");
+    let err = half.fails(&["serve"]);
     assert!(err.contains("tls_key"), "{err}");
+
+    let open = Desk::new().with_config("[serve]\nlisten = \"0.0.0.0:8765\"\n");
+    let doctor = crate::support::output(open.command().arg("doctor"));
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success());
+    assert!(
+        text.lines()
+            .any(|l| l.contains("serve") && l.contains("FAIL") && l.contains("tls_cert")),
+        "{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_token_is_its_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let desk = Desk::new();
+    desk.serve().stop();
+    let token = desk.path("config/serve-token");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let doctor = crate::support::output(desk.command().arg("doctor"));
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("can be read by other users"), "{text}");
 }
