@@ -35,6 +35,15 @@ if [[ ! -f $WINEPREFIX/system.reg ]]; then
   wineboot --init >/dev/null 2>&1 || true
   wineserver -w
 fi
+# Without a display wine refuses every window but message-only ones; its null graphics driver
+# makes windows that are never shown. The stand-in MicroSIP of tests/cli/control.rs needs one:
+# MicroSIP's window is a top-level one, which FindWindowW finds (a message-only one it does not).
+if ! grep -q '"Graphics"="null"' "$WINEPREFIX/user.reg"; then
+  step "wine: null graphics driver"
+  wine reg add 'HKCU\Software\Wine\Drivers' /v Graphics /d null /f >/dev/null 2>&1
+  # The desktop takes its driver when it starts: with the next wineserver.
+  wineserver -w
+fi
 # Wine 8.0 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std (>= 1.78) imports: a
 # test-only stand-in forwards to RtlGenRandom (Windows 10 and later have the real DLL).
 stub=$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll

@@ -1,12 +1,12 @@
 //! Stands in for a running MicroSIP in tests: a hidden window of class `MicroSIP` that takes
 //! commands by `WM_COPYDATA` as MicroSIP does, and records each one.
 //!
-//! microsip_window FILE [--not-ready] [--timeout-ms N]
+//! microsip_window FILE [--not-ready] [--hang-ms N] [--timeout-ms N]
 //!
 //! Each `WM_COPYDATA` appends a JSON line to FILE, `{"dw_data": 1, "text": "/answer",
 //! "cb_data": 16}` (`text` without its terminating NUL, `cb_data` as sent), and is answered 0,
 //! as MicroSIP answers a command it runs; with `--not-ready`, 1, as MicroSIP answers when its
-//! SIP stack is not running. `FILE.ready` is created once the window exists. The program ends
+//! SIP stack is not running; with `--hang-ms`, only after N ms, as a hung MicroSIP. `FILE.ready` is created once the window exists. The program ends
 //! on `WM_CLOSE`, or after N ms (default 60 000) so that a failed test leaves nothing behind.
 
 #[cfg(windows)]
@@ -43,6 +43,7 @@ mod window {
     struct State {
         record: PathBuf,
         answer: LRESULT,
+        hang_ms: u64,
     }
 
     static STATE: OnceLock<State> = OnceLock::new();
@@ -54,10 +55,16 @@ mod window {
     pub fn run() -> Result<(), String> {
         let mut args = std::env::args_os().skip(1);
         let record = PathBuf::from(args.next().ok_or("usage: microsip_window FILE")?);
-        let (mut answer, mut timeout_ms) = (0, 60_000u32);
+        let (mut answer, mut timeout_ms, mut hang_ms) = (0, 60_000u32, 0u64);
         while let Some(arg) = args.next() {
             match arg.to_str() {
                 Some("--not-ready") => answer = 1,
+                Some("--hang-ms") => {
+                    hang_ms = args
+                        .next()
+                        .and_then(|n| n.to_str()?.parse().ok())
+                        .ok_or("--hang-ms N")?;
+                }
                 Some("--timeout-ms") => {
                     timeout_ms = args
                         .next()
@@ -70,7 +77,11 @@ mod window {
         let mut ready = record.clone().into_os_string();
         ready.push(".ready");
         STATE
-            .set(State { record, answer })
+            .set(State {
+                record,
+                answer,
+                hang_ms,
+            })
             .map_err(|_| "started twice")?;
         let class = wide("MicroSIP");
         // SAFETY: the class and window are this program's own; the strings are NUL-terminated
@@ -159,6 +170,7 @@ mod window {
                     .open(&state.record)
                     .expect("the record file opens");
                 writeln!(out, "{line}").expect("the record is written");
+                std::thread::sleep(std::time::Duration::from_millis(state.hang_ms));
                 state.answer
             }
             // SAFETY: the window is this thread's own.

@@ -324,6 +324,23 @@ mod windows {
     }
 
     #[test]
+    fn a_hung_microsip_cannot_hang_callhook() {
+        let _one = one_microsip();
+        let desk = Desk::new();
+        let microsip = StandIn::start(&desk, &["--hang-ms", "20000"]);
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = control(&desk, &["answer"]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("within 5 seconds"), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(microsip.texts(), ["/answer"]);
+    }
+
+    #[test]
     fn no_window_means_microsip_is_not_running() {
         let _one = one_microsip();
         let desk = Desk::new();
