@@ -40,6 +40,8 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$tmp"
   [[ -n ${WORK:-} ]] || rm -rf "$work"
+  # The default $BASE_TREE was in $tmp: its worktree entry goes with it.
+  git worktree prune 2>/dev/null || true
 }
 trap cleanup EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
