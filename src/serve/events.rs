@@ -22,8 +22,14 @@ use crate::log::call::{Call, now_ms};
 use crate::serve::App;
 use crate::serve::error::ApiResult;
 
-/// How often the watcher asks SQLite whether anything was committed.
-const POLL: Duration = Duration::from_millis(10);
+/// How often the watcher asks SQLite whether anything was committed: often while calls come
+/// in (events of a call follow each other within seconds), less while the log is quiet, and
+/// seldom while nobody listens, so that an idle server costs next to nothing.
+const POLL_BUSY: Duration = Duration::from_millis(10);
+const POLL_QUIET: Duration = Duration::from_millis(40);
+const POLL_UNHEARD: Duration = Duration::from_millis(500);
+/// How long after a change the watcher stays busy.
+const BUSY_FOR: Duration = Duration::from_secs(10);
 /// Events read from the log per query.
 const BATCH: u32 = 200;
 
@@ -74,17 +80,26 @@ pub fn watch(app: Arc<App>, conn: Connection) -> Result<()> {
         })?;
     app.feed.last.store(last, Ordering::SeqCst);
     let mut seen: i64 = data_version(&conn)?;
+    let mut changed = std::time::Instant::now();
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(POLL);
+                let pause = if app.feed.clients() == 0 {
+                    POLL_UNHEARD
+                } else if changed.elapsed() < BUSY_FOR {
+                    POLL_BUSY
+                } else {
+                    POLL_QUIET
+                };
+                std::thread::sleep(pause);
                 let mut step = || -> Result<()> {
                     let version = data_version(&conn)?;
                     if version == seen {
                         return Ok(());
                     }
                     seen = version;
+                    changed = std::time::Instant::now();
                     loop {
                         let frames = frames_after(&conn, last, BATCH)?;
                         let Some(end) = frames.last().map(|f| f.seq) else {
