@@ -326,6 +326,7 @@ fn a_hundred_clients_each_get_every_event() {
 
 #[test]
 fn control_sends_only_dialable_numbers() {
+    let _one = crate::control::one_microsip();
     let desk = Desk::new();
     let record = desk.path("tmp/dialled.jsonl");
     let recorder = crate::support::example("recorder");

@@ -19,7 +19,7 @@ const HOSTILE: [&str; 4] = [
 ];
 
 /// One MicroSIP window at a time: every test here either makes one or needs there to be none.
-fn one_microsip() -> MutexGuard<'static, ()> {
+pub fn one_microsip() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -288,6 +288,33 @@ mod windows {
             );
         }
         // A running MicroSIP dials itself: nothing was started.
+        assert!(!started_record.exists());
+    }
+
+    #[test]
+    fn the_api_reaches_microsip_with_the_same_checks() {
+        let _one = one_microsip();
+        let (desk, started_record) = desk_with_recorder();
+        let microsip = StandIn::start(&desk, &[]);
+        let served = desk.serve();
+        for text in HOSTILE {
+            let (status, _) = served.post("/api/dial", &serde_json::json!({ "number": text }));
+            assert_eq!(status, 400, "{text:?}");
+        }
+        let (status, body) = served.post(
+            "/api/dial",
+            &serde_json::json!({"number": "+49 (30) 123-45"}),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], "sent");
+        let (status, _) = served.post("/api/hangup", &serde_json::json!({"which": "all"}));
+        assert_eq!(status, 200);
+        let (status, _) = served.post("/api/dtmf", &serde_json::json!({"digits": "12#"}));
+        assert_eq!(status, 200);
+        assert_eq!(
+            microsip.texts(),
+            ["+493012345", "/hangupall", "/hangupincoming", "/dtmf:12#"]
+        );
         assert!(!started_record.exists());
     }
 
