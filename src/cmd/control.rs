@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use crate::report::output::{caller_safe, terminal_safe};
 use crate::config::locations::Locations;
 use crate::microsip::control::{self, Command, ControlError, Hangup, InvalidNumber, Outcome};
+use crate::report::output::{caller_safe, terminal_safe};
 
 /// MicroSIP is not running (for a command other than `dial`), ignored the command (its SIP
 /// stack is not running) or did not take it in time.
