@@ -18,8 +18,9 @@ const HOSTILE: [&str; 4] = [
     "1 hello",
 ];
 
-/// One MicroSIP window at a time: every test here either makes one or needs there to be none.
-pub fn one_microsip() -> MutexGuard<'static, ()> {
+/// One MicroSIP window at a time: every test here (and `api` and `openapi`, which send the
+/// control commands) either makes one or needs there to be none.
+pub(crate) fn one_microsip() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -21,6 +21,7 @@ mod install;
 #[cfg(windows)]
 mod microsip;
 mod missed;
+mod openapi;
 mod output;
 mod popups;
 mod retention;
