@@ -883,7 +883,8 @@ fn serve(locations: &Locations, report: &mut Report) {
     if let Some((key, why)) = settings.problem(listen) {
         report.add("serve", Level::Fail, why, format!("fix [serve] {key}"));
     } else if let Some((cert, key)) = settings.tls() {
-        match crate::serve::tls::config(cert, key) {
+        let dir = locations.config_path.parent().unwrap_or(Path::new("."));
+        match crate::serve::tls::config(&dir.join(cert), &dir.join(key)) {
             Ok(_) => report.add(
                 "serve",
                 Level::Note,

@@ -198,8 +198,24 @@ pub async fn missed(State(app): State<Arc<App>>, Query(params): Params) -> ApiRe
     filter.status = vec![Status::Missed];
     let limit = asked.limit()?;
     let csv = asked.csv()?;
-    if asked.get("unreturned").is_none() {
+    let unreturned = match asked.get("unreturned") {
+        None | Some("false" | "0") => false,
+        Some("" | "true" | "1") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                "unreturned: true or false",
+            ));
+        }
+    };
+    if !unreturned {
         return list_calls(app, filter, limit, csv).await;
+    }
+    if filter.after.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "cursor: the unreturned list comes in one page (up to `limit` numbers)",
+        ));
     }
     let plan = app.locations.config.numbers.clone();
     app.db(move |conn| {
@@ -270,6 +286,9 @@ fn csv_response<L: output::Listing>(
 }
 
 pub async fn call(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Response> {
+    if id.trim().is_empty() {
+        return Err(ApiError::not_found("no call id given"));
+    }
     app.db(move |conn| match Detail::load(conn, &id, now_ms()) {
         Ok(detail) => Ok(Json(detail.json()).into_response()),
         Err(Lookup::NotFound(_)) => Err(ApiError::not_found(format!("no call {id}"))),

@@ -29,15 +29,15 @@ impl ApiError {
     }
 }
 
-/// Anything unexpected (the database, a file): logged, and answered without details that
-/// would help nobody but an attacker.
+/// Anything unexpected (the database, a file): written to the server's output, and answered
+/// without details, which would help nobody but an attacker.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         eprintln!("callhook serve: {e:#}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("{e:#}"),
+            "the server failed; its output says why",
         )
     }
 }
@@ -56,3 +56,19 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The error code of a status, for answers made outside the handlers (axum's own rejections).
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "body_too_large",
+        415 => "invalid_body",
+        429 => "too_many_attempts",
+        _ if status.is_server_error() => "internal",
+        _ => "invalid_request",
+    }
+}

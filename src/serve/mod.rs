@@ -112,7 +112,13 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
     }
     let tls = settings
         .tls()
-        .map(|(cert, key)| tls::config(cert, key))
+        .map(|(cert, key)| {
+            let dir = locations
+                .config_path
+                .parent()
+                .unwrap_or(std::path::Path::new("."));
+            tls::config(&dir.join(cert), &dir.join(key))
+        })
         .transpose()?;
     let token = auth::load_or_create_token(&auth::token_path(&locations.config_path))?;
     // Creates and migrates the database before the first request.
@@ -164,16 +170,28 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
         }
         let router = router(app.clone());
         let service = router.into_make_service_with_connect_info::<Client>();
-        let stop = async {
+        // Ctrl+C: requests under way finish; live event streams never do, so they get
+        // a moment and are then cut.
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signal = stopping.clone();
+        let stop = async move {
             let _ = tokio::signal::ctrl_c().await;
+            signal.notify_one();
+        };
+        let cut = async move {
+            stopping.notified().await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         };
         let served = match tls {
             Some(tls) => {
-                axum::serve(tls::Listener::new(listener, tls)?, service)
-                    .with_graceful_shutdown(stop)
-                    .await
+                let server = axum::serve(tls::Listener::new(listener, tls)?, service)
+                    .with_graceful_shutdown(stop);
+                tokio::select! { r = server => r, () = cut => Ok(()) }
             }
-            None => axum::serve(listener, service).with_graceful_shutdown(stop).await,
+            None => {
+                let server = axum::serve(listener, service).with_graceful_shutdown(stop);
+                tokio::select! { r = server => r, () = cut => Ok(()) }
+            }
         };
         let _ = std::fs::remove_file(&state);
         served.context("the server stopped")
@@ -241,6 +259,9 @@ async fn guard(
 async fn headers(request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
+    if api && is_plain_error(&response) {
+        response = json_error(response).await;
+    }
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -262,6 +283,32 @@ async fn headers(request: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// An error answer of the API that is not JSON: one of axum's own (a path that does not parse,
+/// a wrong method, a body that is not JSON).
+fn is_plain_error(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|t| t.as_bytes() != b"application/json")
+}
+
+/// The same error as the API's JSON.
+async fn json_error(response: Response) -> Response {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, error::code_of(status), message).into_response()
 }
 
 #[derive(Deserialize)]
