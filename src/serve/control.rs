@@ -40,12 +40,11 @@ type Answer = ApiResult<Json<serde_json::Value>>;
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     body.map(|Json(b)| b).map_err(|e| {
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "body_too_large", e.body_text())
         } else {
-            "invalid_body"
-        };
-        ApiError::new(e.status(), code, e.body_text())
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
     })
 }
 

@@ -1,13 +1,13 @@
 //! Live events: `GET /api/events` as Server-Sent Events. One thread watches the database
-//! (`PRAGMA data_version` changes whenever another connection commits, so the hook does
-//! nothing for it) and reads what was stored, in the order of `event_feed`; each client gets
+//! (the WAL index header, then `PRAGMA data_version`, change whenever another connection
+//! commits, so the hook does nothing for it) and reads what was stored, in the order of `event_feed`; each client gets
 //! the events after the last one it saw, from the log itself when it reconnects
 //! (`Last-Event-ID`) or falls behind, so none is lost or sent twice.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::extract::State;
@@ -74,46 +74,27 @@ impl Default for Feed {
 
 /// Starts the watcher thread on its own connection.
 pub fn watch(app: Arc<App>, conn: Connection) -> Result<()> {
-    let mut last: i64 =
-        conn.query_row("SELECT coalesce(max(seq), 0) FROM event_feed", [], |r| {
-            r.get(0)
-        })?;
+    let last: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM event_feed", [], |r| {
+        r.get(0)
+    })?;
     app.feed.last.store(last, Ordering::SeqCst);
-    let mut seen: i64 = data_version(&conn)?;
-    let mut changed = std::time::Instant::now();
+    let shm = conn.path().map(|db| format!("{db}-shm"));
+    let mut watcher = Watcher {
+        seen: data_version(&conn)?,
+        last,
+        changed: Instant::now(),
+        asked: Instant::now(),
+        shm: shm.and_then(|path| std::fs::File::open(path).ok()),
+        header: [0; WAL_HEADER],
+        conn,
+        app,
+    };
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
             loop {
-                let pause = if app.feed.clients() == 0 {
-                    POLL_UNHEARD
-                } else if changed.elapsed() < BUSY_FOR {
-                    POLL_BUSY
-                } else {
-                    POLL_QUIET
-                };
-                std::thread::sleep(pause);
-                let mut step = || -> Result<()> {
-                    let version = data_version(&conn)?;
-                    if version == seen {
-                        return Ok(());
-                    }
-                    seen = version;
-                    changed = std::time::Instant::now();
-                    loop {
-                        let frames = frames_after(&conn, last, BATCH)?;
-                        let Some(end) = frames.last().map(|f| f.seq) else {
-                            return Ok(());
-                        };
-                        for frame in frames {
-                            // No receiver is fine: nobody listens now.
-                            let _ = app.feed.sender.send(Arc::new(frame));
-                        }
-                        last = end;
-                        app.feed.last.store(last, Ordering::SeqCst);
-                    }
-                };
-                if let Err(e) = step() {
+                std::thread::sleep(watcher.pause());
+                if let Err(e) = watcher.step() {
                     eprintln!("callhook serve: live events: {e:#}");
                     std::thread::sleep(Duration::from_secs(1));
                 }
@@ -121,6 +102,80 @@ pub fn watch(app: Arc<App>, conn: Connection) -> Result<()> {
         })
         .context("cannot start the live events thread")?;
     Ok(())
+}
+
+/// The bytes of the WAL index header (in `<db>-shm`) that every commit changes.
+const WAL_HEADER: usize = 48;
+/// SQLite itself is asked at least this often, whatever the WAL index says.
+const ASK_ANYWAY: Duration = Duration::from_secs(1);
+
+struct Watcher {
+    app: Arc<App>,
+    conn: Connection,
+    /// The last `PRAGMA data_version` and feed position seen.
+    seen: i64,
+    last: i64,
+    changed: Instant,
+    asked: Instant,
+    shm: Option<std::fs::File>,
+    header: [u8; WAL_HEADER],
+}
+
+impl Watcher {
+    fn pause(&self) -> Duration {
+        if self.app.feed.clients() == 0 {
+            POLL_UNHEARD
+        } else if self.changed.elapsed() < BUSY_FOR {
+            POLL_BUSY
+        } else {
+            POLL_QUIET
+        }
+    }
+
+    /// Whether the WAL index header changed since the last look: reading 48 bytes costs far
+    /// less than asking SQLite (which takes its locks), so an idle server stays idle. Without
+    /// the file, always.
+    fn wal_moved(&mut self) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(shm) = &mut self.shm else {
+            return true;
+        };
+        let mut header = [0u8; WAL_HEADER];
+        let read = shm
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| shm.read_exact(&mut header));
+        if read.is_err() || header != self.header {
+            self.header = header;
+            return true;
+        }
+        false
+    }
+
+    /// Sends what was stored since the last look, if anything was.
+    fn step(&mut self) -> Result<()> {
+        if !self.wal_moved() && self.asked.elapsed() < ASK_ANYWAY {
+            return Ok(());
+        }
+        self.asked = Instant::now();
+        let version = data_version(&self.conn)?;
+        if version == self.seen {
+            return Ok(());
+        }
+        self.seen = version;
+        self.changed = Instant::now();
+        loop {
+            let frames = frames_after(&self.conn, self.last, BATCH)?;
+            let Some(end) = frames.last().map(|f| f.seq) else {
+                return Ok(());
+            };
+            for frame in frames {
+                // No receiver is fine: nobody listens now.
+                let _ = self.app.feed.sender.send(Arc::new(frame));
+            }
+            self.last = end;
+            self.app.feed.last.store(end, Ordering::SeqCst);
+        }
+    }
 }
 
 fn data_version(conn: &Connection) -> Result<i64> {

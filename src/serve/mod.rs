@@ -298,7 +298,11 @@ fn is_plain_error(response: &Response) -> bool {
 
 /// The same error as the API's JSON.
 async fn json_error(response: Response) -> Response {
-    let status = response.status();
+    // A body of the wrong shape is a bad request like any other.
+    let status = match response.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        status => status,
+    };
     let text = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())

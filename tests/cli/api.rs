@@ -250,6 +250,22 @@ fn requests_are_checked_and_bounded() {
     );
     let (status, _) = served.get("/api/nothing");
     assert_eq!(status, 404);
+    // axum's own refusals come as the API's JSON errors too.
+    let (status, body) = served.post("/api/outbox/abc/retry", &json!({}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body) = served.get("/api/dial");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let (status, body) = served.post("/api/hangup", &json!({"which": 5}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let huge = json!({"number": "1".repeat(100_000)});
     let (status, _) = served.post("/api/dial", &huge);
     assert_eq!(status, 413);
