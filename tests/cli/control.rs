@@ -3,7 +3,7 @@
 //! recorder; under Windows or wine, a stand-in MicroSIP window (`examples/microsip_window.rs`)
 //! records every `WM_COPYDATA` it receives.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,21 +47,6 @@ fn control(desk: &Desk, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The arguments the recorder was started with, each time.
-fn started(record: &Path) -> Vec<Vec<String>> {
-    json_lines(record)
-        .iter()
-        .map(|line| {
-            line["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn hostile_numbers_are_refused_and_nothing_starts() {
     let _one = one_microsip();
@@ -98,7 +83,7 @@ fn hostile_numbers_are_refused_and_nothing_starts() {
     assert!(stderr.contains(r"123\e[31m"), "{stderr}");
     // Give a started program time to write, if one had started.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!record.exists(), "{:?}", started(&record));
+    assert!(!record.exists(), "{:?}", recorded_args(&record));
 }
 
 #[test]
@@ -115,10 +100,10 @@ fn dial_without_microsip_starts_it_with_the_number() {
     let (code, stdout, _) = control(&desk, &["dial", "sip:alice@pbx.example.com"]);
     assert_eq!(code, 0, "{stdout}");
     wait_until(Duration::from_secs(10), "the recorder again", || {
-        started(&record).len() == 2
+        recorded_args(&record).len() == 2
     });
     assert_eq!(
-        started(&record),
+        recorded_args(&record),
         [["+493012345"], ["sip:alice@pbx.example.com"]]
     );
 }
@@ -140,7 +125,7 @@ fn other_commands_need_a_running_microsip() {
         assert_eq!(stderr, "callhook: MicroSIP is not running\n", "{args:?}");
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!record.exists(), "{:?}", started(&record));
+    assert!(!record.exists(), "{:?}", recorded_args(&record));
 }
 
 // Under wine another test's process may be a microsip.exe with an ini beside it, which `dial`

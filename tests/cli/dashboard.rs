@@ -60,21 +60,6 @@ fn page_text(browser: &Browser, page: &str) -> String {
     v.as_str().unwrap().to_string()
 }
 
-/// The recorder's argument lists: the commands MicroSIP's stand-in was started with.
-fn dials(record: &Path) -> Vec<Vec<String>> {
-    json_lines(record)
-        .iter()
-        .map(|l| {
-            l["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn dashboard_in_a_real_browser() {
     let desk = Desk::new();
@@ -147,7 +132,7 @@ fn dashboard_in_a_real_browser() {
             .unwrap(),
     );
     wait_until(WAIT, "the dial to reach MicroSIP", || {
-        dials(&record)
+        recorded_args(&record)
             .iter()
             .any(|args| args.last().map(String::as_str) == Some(number))
     });
@@ -273,7 +258,7 @@ fn dashboard_in_a_real_browser() {
         let body: Value = serde_json::from_str(&answer.text().unwrap()).unwrap();
         assert!(body["error"]["code"].is_string(), "{path}: {body}");
     }
-    let dialed = dials(&record).len();
+    let dialed = recorded_args(&record).len();
     let answer = http
         .post(format!("{}/api/dial", server.url))
         .header("Content-Type", "application/json")
@@ -282,7 +267,11 @@ fn dashboard_in_a_real_browser() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 401);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(dials(&record).len(), dialed, "a dial without a session ran");
+    assert_eq!(
+        recorded_args(&record).len(),
+        dialed,
+        "a dial without a session ran"
+    );
 }
 
 /// The first load of the dashboard on the Missed page, cold (a new browser each run), with a

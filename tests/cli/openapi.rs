@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use serde_json::{Value, json};
 
+use crate::served::Served;
 use crate::server::closed_port;
 use crate::support::*;
 
@@ -26,54 +26,10 @@ const SOURCE: &str = include_str!("../../src/serve/openapi.json");
 const IMG: &str = "<img src=x onerror=alert(1)>";
 const RTL: &str = "\u{202E}evil 5551230003";
 
-/// `callhook serve --listen 127.0.0.1:0`, stopped on drop.
-struct Serve {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Serve {
-    fn start(desk: &Desk) -> Serve {
-        let log = std::fs::File::create(desk.path("tmp/serve.log")).unwrap();
-        let mut child = retry_start(|| {
-            desk.command()
-                .args(["serve", "--listen", "127.0.0.1:0"])
-                .stdout(Stdio::piped())
-                .stderr(log.try_clone().unwrap())
-                .spawn()
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().map(Result::unwrap).unwrap_or_else(|| {
-            panic!(
-                "callhook serve printed nothing: {}",
-                std::fs::read_to_string(desk.path("tmp/serve.log")).unwrap()
-            )
-        });
-        let url = first
-            .strip_prefix("callhook serve: ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_string();
-        std::thread::spawn(move || lines.for_each(drop));
-        let token = std::fs::read_to_string(desk.path("config/serve-token"))
-            .unwrap()
-            .trim()
-            .to_string();
-        Serve { child, url, token }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The description and the server, with the requests checked against each other.
 struct Check<'a> {
     doc: Value,
-    serve: &'a Serve,
+    serve: &'a Served,
     http: Client,
     /// The (path, method, status) answers seen, to tell which were never exercised.
     seen: BTreeSet<(String, String, String)>,
@@ -697,7 +653,7 @@ fn desk_with_calls() -> Desk {
 #[test]
 fn openapi_describes_every_route_and_answer() {
     let desk = desk_with_calls();
-    let serve = Serve::start(&desk);
+    let serve = desk.serve();
     // reqwest is built without a crypto provider of its own (the program sets up rustls).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = Client::builder()

@@ -266,6 +266,21 @@ pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut
     }
 }
 
+/// The recorder's argument lists, one per time it was started; none while it never was.
+pub fn recorded_args(record: &Path) -> Vec<Vec<String>> {
+    json_lines(record)
+        .iter()
+        .map(|line| {
+            line["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// The JSON lines of a file (a fallback log, the recorder's record); none while it is missing.
 pub fn json_lines(file: &Path) -> Vec<Value> {
     match std::fs::read_to_string(file) {
