@@ -5,7 +5,7 @@
 # Chromium with chromedriver (the dashboard's test drives a real browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(faketime e2fsprogs chromium chromium-driver)
+packages=(faketime e2fsprogs chromium chromium-driver openssl)
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   sudo=(); [[ $EUID -ne 0 ]] && sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive

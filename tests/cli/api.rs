@@ -426,3 +426,70 @@ fn the_token_is_its_users_alone() {
     let text = String::from_utf8_lossy(&doctor.stdout);
     assert!(text.contains("can be read by other users"), "{text}");
 }
+
+/// Beyond loopback the server speaks HTTPS with the configured certificate (paths beside the
+/// config), and nothing in clear.
+#[cfg(unix)]
+#[test]
+fn beyond_loopback_it_speaks_tls() {
+    let desk = Desk::new();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-subj",
+            "/CN=callhook.test",
+            "-addext",
+            "subjectAltName=DNS:callhook.test,IP:127.0.0.1",
+            // An end-entity certificate that the test client trusts as it is.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .current_dir(desk.path("config"))
+        .output()
+        .expect("openssl runs (ci/test.sh installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let desk = desk.with_config(
+        "[serve]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nhosts = [\"callhook.test\"]\n",
+    );
+    let served = desk.serve_on("0.0.0.0:0");
+    assert!(
+        served.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    let pem = std::fs::read(desk.path("config/cert.pem")).unwrap();
+    let trusting = crate::served::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let health = trusting
+        .get(format!("{}/api/health", served.url))
+        .bearer_auth(&served.token)
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    // The dashboard's cookie is for HTTPS only.
+    let minted = trusting
+        .post(format!("{}/api/login-links", served.url))
+        .bearer_auth(&served.token)
+        .send()
+        .unwrap();
+    let link: Value = serde_json::from_str(&minted.text().unwrap()).unwrap();
+    let login = trusting.get(link["url"].as_str().unwrap()).send().unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    // Nothing is answered in clear.
+    let plain = served.url.replace("https://", "http://");
+    assert!(client().get(format!("{plain}/api/health")).send().is_err());
+}

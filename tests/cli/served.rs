@@ -71,7 +71,7 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 /// A client builder with rustls set up, no proxy.
-fn builder() -> reqwest::blocking::ClientBuilder {
+pub fn builder() -> reqwest::blocking::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::builder().no_proxy()
 }
