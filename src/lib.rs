@@ -28,6 +28,7 @@
 //! code they configure) and `microsip` is used where MicroSIP's files are; no file imports
 //! another that imports it back. A test (`architecture`) reads the sources and keeps it so.
 
+pub mod central;
 pub mod cmd;
 pub mod config;
 pub mod effects;
