@@ -6,6 +6,7 @@
 //! (and, in `webhook::send`, posts them), [`popup`] opens the CRM page, [`retry`] is the retry
 //! schedule and [`drain`] brings the fallback log's events back into the database.
 
+pub mod central;
 pub mod drain;
 pub mod lease;
 pub mod outbox;

@@ -1,0 +1,4 @@
+//! Team mode's desk side: the desk's calls, replicated to central.
+
+pub mod batch;
+pub mod key;
