@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::cmd::filter::ListArgs;
+use crate::cmd::team::{self, TeamArgs};
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
 use crate::log::query;
@@ -16,11 +17,17 @@ pub struct Args {
     filter: FilterArgs,
     #[command(flatten)]
     list: ListArgs,
+    #[command(flatten)]
+    team: TeamArgs,
 }
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
     let filter = args.filter.to_filter()?;
+    if args.team.central {
+        let none = "No calls.";
+        return team::print_calls(locations, "/api/calls", &filter, &args.team, &args.list, none);
+    }
     let conn = locations.existing_db()?;
     let now = now_ms();
     let calls = Calls { now };

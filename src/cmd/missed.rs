@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 
 use crate::cmd::filter::ListArgs;
+use crate::cmd::team::{self, TeamArgs};
 use crate::config::locations::Locations;
 use crate::log::call::{Status, now_ms};
 use crate::log::query;
@@ -22,7 +23,12 @@ pub struct Args {
     unreturned: bool,
     #[command(flatten)]
     list: ListArgs,
+    #[command(flatten)]
+    team: TeamArgs,
 }
+
+const MISSED_NONE: &str = "No missed calls.";
+const UNRETURNED_NONE: &str = "Nobody is waiting for a call back.";
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
@@ -34,6 +40,13 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         );
     }
     filter.status = vec![Status::Missed];
+    if args.team.central {
+        let (team, list) = (&args.team, &args.list);
+        return match args.unreturned {
+            true => team::print_unreturned(locations, &filter, team, list, UNRETURNED_NONE),
+            false => team::print_calls(locations, "/api/missed", &filter, team, list, MISSED_NONE),
+        };
+    }
     let limit = args.list.limit();
     let plan = &locations.config.numbers;
     let conn = locations.existing_db()?;
@@ -43,12 +56,11 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         return output::print_list(
             &Calls { now },
             args.list.format,
-            "No missed calls.",
+            MISSED_NONE,
             |row| query::each(&conn, &filter, plan, now, limit, row),
         );
     }
-    let none = "Nobody is waiting for a call back.";
-    output::print_list(&UnreturnedList, args.list.format, none, |row| {
+    output::print_list(&UnreturnedList, args.list.format, UNRETURNED_NONE, |row| {
         unreturned::each(&conn, &filter, plan, now, limit, row)
     })
 }

@@ -4,6 +4,7 @@
 //! `retention`, `when`); no command imports another.
 
 pub mod calls;
+pub mod central;
 pub mod control;
 pub mod dashboard;
 pub mod deliver;
@@ -21,6 +22,7 @@ pub mod retention;
 pub mod serve;
 pub mod show;
 pub mod stats;
+pub mod team;
 pub mod webhook;
 
 use std::ffi::OsString;
@@ -86,6 +88,8 @@ enum Command {
     Serve(serve::Args),
     /// Open the dashboard of the running `callhook serve`, logged in
     Dashboard(dashboard::Args),
+    /// Team mode, on the central server: add-desk, remove-desk, desks
+    Central(central::Args),
     /// Dial a number or SIP URI in the running MicroSIP (or start MicroSIP to dial it)
     Dial(control::NumberArgs),
     /// Answer the ringing call in the running MicroSIP
@@ -130,6 +134,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
                 Command::Import(args) => done(import::run(l, args)),
                 Command::Serve(args) => done(serve::run(l, args)),
                 Command::Dashboard(args) => done(dashboard::run(l, args)),
+                Command::Central(args) => done(central::run(l, args)),
                 Command::Dial(args) => Ok(control::dial(l, args)),
                 Command::Answer(args) => Ok(control::answer(l, args)),
                 Command::Hangup(args) => Ok(control::hangup(l, args)),

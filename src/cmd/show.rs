@@ -7,7 +7,9 @@ use comfy_table::{Cell, Table};
 
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
-use crate::report::detail::Detail;
+use crate::cmd::team::Team;
+use crate::report::detail::{Detail, EventJson};
+use crate::report::team::CallRecord;
 use crate::report::output::{self, caller_safe, duration, local_time, terminal_safe};
 
 #[derive(clap::Args)]
@@ -16,6 +18,9 @@ pub struct Args {
     call_id: String,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Ask central ([central] url and token): a call of any desk of the team
+    #[arg(long)]
+    central: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -26,8 +31,11 @@ enum Format {
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
     locations.require_config()?;
+    if args.central {
+        return show_central(locations, &args);
+    }
     let conn = locations.existing_db()?;
-    let shown = Shown(Detail::load(&conn, &args.call_id, now_ms())?);
+    let shown = Shown(Detail::load(&conn, &args.call_id, now_ms())?, None);
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -39,8 +47,45 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     Ok(())
 }
 
-/// A call's detail as tables.
-struct Shown(Detail);
+/// A call as central has it, with its desk.
+#[derive(serde::Deserialize)]
+struct CentralDetail {
+    call: CallRecord,
+    events: Vec<EventJson>,
+}
+
+fn show_central(locations: &Locations, args: &Args) -> Result<()> {
+    let id = args.call_id.trim();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        anyhow::bail!("a call id is hexadecimal digits and dashes");
+    }
+    let detail: serde_json::Value =
+        Team::new(locations)?.get(&format!("/api/calls/{id}"), &[])?;
+    let mut out = std::io::stdout().lock();
+    if let Format::Json = args.format {
+        serde_json::to_writer_pretty(&mut out, &detail)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let read: CentralDetail = serde_json::from_value(detail)?;
+    let call = read.call.into_row()?;
+    let mut events = read.events;
+    for event in &mut events {
+        event.at_ms = chrono::DateTime::parse_from_rfc3339(&event.at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_default();
+    }
+    let detail = Detail {
+        call: call.row,
+        events,
+        deliveries: Vec::new(),
+        now: now_ms(),
+    };
+    Shown(detail, Some(call.desk)).print_tables(&mut out)
+}
+
+/// A call's detail as tables, and its desk when central shows it.
+struct Shown(Detail, Option<String>);
 
 impl Shown {
     fn print_tables(&self, out: &mut impl Write) -> Result<()> {
@@ -72,6 +117,9 @@ impl Shown {
         let text = |t: &str| Cell::new(caller_safe(t));
         let time = |t: Option<i64>| Cell::new(t.map(local_time).unwrap_or_default());
         let length = |ms: Option<i64>| Cell::new(ms.map(duration).unwrap_or_default());
+        if let Some(desk) = &self.1 {
+            row("Desk", text(desk));
+        }
         row("Direction", Cell::new(call.direction));
         row(
             "Status",

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use comfy_table::{Cell, CellAlignment};
 
+use crate::cmd::team::{self, TeamArgs};
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
 use crate::report::filter::FilterArgs;
@@ -22,6 +23,8 @@ pub struct Args {
     /// table, csv or json
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    team: TeamArgs,
 }
 
 pub fn run(locations: &Locations, args: Args) -> Result<()> {
@@ -30,6 +33,15 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
         bail!("stats comes as table, csv or json");
     }
     let filter = args.filter.to_filter()?;
+    if args.team.central {
+        let mut query = team::filter_query(&filter, &args.team.desk);
+        if let Some(by) = args.by {
+            let by = serde_json::to_value(by)?;
+            query.push(("by", by.as_str().unwrap_or_default().to_string()));
+        }
+        let report: Report = team::Team::new(locations)?.get("/api/stats", &query)?;
+        return print(&report, args.format);
+    }
     let conn = locations.existing_db()?;
     let report = stats::report(&conn, &filter, &locations.config.numbers, now_ms(), args.by)?;
     print(&report, args.format)

@@ -13,8 +13,8 @@ pub struct Calls {
 impl Listing for Calls {
     type Row = Call;
 
-    fn csv_header(&self) -> &'static [&'static str] {
-        &[
+    fn csv_header(&self) -> Vec<&'static str> {
+        vec![
             "id",
             "direction",
             "status",

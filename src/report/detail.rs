@@ -8,7 +8,7 @@ use crate::effects::outbox::{self, Delivery};
 use crate::log::call::{Call, CallJson, rfc3339};
 
 /// One event as `show` lists it.
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 pub struct EventJson {
     pub id: String,
     #[serde(skip)]

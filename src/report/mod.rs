@@ -7,5 +7,6 @@ pub mod detail;
 pub mod filter;
 pub mod output;
 pub mod stats;
+pub mod team;
 pub mod unreturned;
 pub mod when;

@@ -202,7 +202,7 @@ impl<W: Write> JsonArray<W> {
 pub trait Listing {
     type Row;
     /// The CSV header: the JSON fields, in order.
-    fn csv_header(&self) -> &'static [&'static str];
+    fn csv_header(&self) -> Vec<&'static str>;
     fn csv_record(&self, row: &Self::Row) -> Vec<String>;
     fn json<'a>(&'a self, row: &'a Self::Row) -> impl Serialize + 'a;
     fn table(&self, rows: &[Self::Row], colour: bool) -> Table;

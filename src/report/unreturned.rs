@@ -4,7 +4,7 @@
 use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table};
 use rusqlite::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::log::call::{Status, rfc3339};
 use crate::log::caller::NumberPlan;
@@ -12,7 +12,7 @@ use crate::log::query::{self, Filter};
 use crate::report::output::{self, Listing, caller_safe, csv_safe, local_time};
 
 /// A number still to call back.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Unreturned {
     pub number: String,
     pub raw: String,
@@ -70,8 +70,8 @@ pub struct UnreturnedList;
 impl Listing for UnreturnedList {
     type Row = Unreturned;
 
-    fn csv_header(&self) -> &'static [&'static str] {
-        &[
+    fn csv_header(&self) -> Vec<&'static str> {
+        vec![
             "number",
             "raw",
             "name",

@@ -20,7 +20,8 @@ use crate::report::filter::FilterArgs;
 use crate::report::output::{self, Format};
 use crate::report::stats::{self, By};
 use crate::report::unreturned::{self, Unreturned};
-use crate::serve::App;
+use crate::central::query::TeamFilter;
+use crate::serve::{App, team};
 use crate::serve::error::{ApiError, ApiResult};
 
 /// The most rows one request returns; more come by `cursor`.
@@ -38,6 +39,15 @@ struct Asked<'a> {
 }
 
 impl<'a> Asked<'a> {
+    /// As [`Asked::new`]; central also takes `desk`.
+    fn of(app: &App, params: &'a HashMap<String, String>, known: &[&str]) -> ApiResult<Self> {
+        let mut known = known.to_vec();
+        if app.central.is_some() {
+            known.push("desk");
+        }
+        Asked::new(params, &known)
+    }
+
     fn new(params: &'a HashMap<String, String>, known: &[&str]) -> ApiResult<Self> {
         if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(ApiError::bad_request(
@@ -104,6 +114,14 @@ impl<'a> Asked<'a> {
         Ok(filter)
     }
 
+    /// Central's filter: the call filter and the desk.
+    fn team_filter(&self, filter: Filter) -> TeamFilter {
+        TeamFilter {
+            filter,
+            desk: self.get("desk").filter(|d| !d.is_empty()).map(String::from),
+        }
+    }
+
     fn limit(&self) -> ApiResult<u32> {
         match self.get("limit") {
             None => Ok(DEFAULT_LIMIT),
@@ -144,14 +162,18 @@ pub struct Health {
     calls: i64,
 }
 
-pub async fn health(State(app): State<Arc<App>>) -> ApiResult<Json<Health>> {
+pub async fn health(State(app): State<Arc<App>>) -> ApiResult<Response> {
+    if let Some(central) = &app.central {
+        return team::health(central).await;
+    }
     app.db(|conn| {
         Ok(Json(Health {
             status: "ok",
             version: env!("CARGO_PKG_VERSION"),
             schema: db::schema_version(conn)?,
             calls: conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?,
-        }))
+        })
+        .into_response())
     })
     .await
 }
@@ -178,13 +200,18 @@ struct Deliveries {
 }
 
 pub async fn calls(State(app): State<Arc<App>>, Query(params): Params) -> ApiResult<Response> {
-    let asked = Asked::new(&params, &with_filters(&["limit", "cursor", "format"]))?;
+    let asked = Asked::of(&app, &params, &with_filters(&["limit", "cursor", "format"]))?;
     let filter = asked.filter()?;
+    if let Some(central) = &app.central {
+        let filter = asked.team_filter(filter);
+        return team::calls(&app, central, filter, asked.limit()?, asked.csv()?).await;
+    }
     list_calls(app, filter, asked.limit()?, asked.csv()?).await
 }
 
 pub async fn missed(State(app): State<Arc<App>>, Query(params): Params) -> ApiResult<Response> {
-    let asked = Asked::new(
+    let asked = Asked::of(
+        &app,
         &params,
         &with_filters(&["limit", "cursor", "format", "unreturned"]),
     )?;
@@ -208,14 +235,21 @@ pub async fn missed(State(app): State<Arc<App>>, Query(params): Params) -> ApiRe
             ));
         }
     };
-    if !unreturned {
-        return list_calls(app, filter, limit, csv).await;
-    }
-    if filter.after.is_some() {
+    if unreturned && filter.after.is_some() {
         return Err(ApiError::bad_request(
             "invalid_parameter",
             "cursor: the unreturned list comes in one page (up to `limit` numbers)",
         ));
+    }
+    if let Some(central) = &app.central {
+        let filter = asked.team_filter(filter);
+        return match unreturned {
+            true => team::unreturned(&app, central, filter, limit, csv).await,
+            false => team::calls(&app, central, filter, limit, csv).await,
+        };
+    }
+    if !unreturned {
+        return list_calls(app, filter, limit, csv).await;
     }
     let plan = app.locations.config.numbers.clone();
     app.db(move |conn| {
@@ -266,7 +300,7 @@ async fn list_calls(app: Arc<App>, filter: Filter, limit: u32, csv: bool) -> Api
 }
 
 /// The rows as the CLI's `--format csv` writes them, as a download.
-fn csv_response<L: output::Listing>(
+pub fn csv_response<L: output::Listing>(
     name: &str,
     listing: &L,
     each: impl FnOnce(&mut dyn FnMut(L::Row) -> anyhow::Result<()>) -> anyhow::Result<()>,
@@ -289,6 +323,9 @@ pub async fn call(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiRes
     if id.trim().is_empty() {
         return Err(ApiError::not_found("no call id given"));
     }
+    if let Some(central) = &app.central {
+        return team::call(central, &id).await;
+    }
     app.db(move |conn| match Detail::load(conn, &id, now_ms()) {
         Ok(detail) => Ok(Json(detail.json()).into_response()),
         Err(Lookup::NotFound(_)) => Err(ApiError::not_found(format!("no call {id}"))),
@@ -299,19 +336,22 @@ pub async fn call(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiRes
 }
 
 pub async fn stats(State(app): State<Arc<App>>, Query(params): Params) -> ApiResult<Response> {
-    let asked = Asked::new(&params, &with_filters(&["by"]))?;
+    let asked = Asked::of(&app, &params, &with_filters(&["by"]))?;
     let filter = asked.filter()?;
     let by = match asked.get("by").filter(|b| !b.is_empty()) {
         Some(by) => Some(
             serde_json::from_value::<By>(serde_json::Value::from(by)).map_err(|_| {
                 ApiError::bad_request(
                     "invalid_parameter",
-                    "by: day, week, month, hour, weekday or number",
+                    "by: day, week, month, hour, weekday, number or desk",
                 )
             })?,
         ),
         None => None,
     };
+    if let Some(central) = &app.central {
+        return team::stats(&app, central, asked.team_filter(filter), by).await;
+    }
     let plan = app.locations.config.numbers.clone();
     app.db(move |conn| {
         let report = stats::report(conn, &filter, &plan, now_ms(), by)?;
@@ -321,6 +361,7 @@ pub async fn stats(State(app): State<Arc<App>>, Query(params): Params) -> ApiRes
 }
 
 pub async fn outbox(State(app): State<Arc<App>>, Query(params): Params) -> ApiResult<Response> {
+    no_outbox(&app)?;
     let asked = Asked::new(&params, &["status", "limit"])?;
     let status = match asked.get("status").filter(|s| !s.is_empty()) {
         Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
@@ -339,8 +380,20 @@ pub async fn outbox(State(app): State<Arc<App>>, Query(params): Params) -> ApiRe
     .await
 }
 
+/// Central delivers nothing itself: the desks' deliveries to it are at `/api/desks`.
+fn no_outbox(app: &App) -> ApiResult<()> {
+    match app.central {
+        Some(_) => Err(ApiError::not_found(
+            "central has no outbox: each desk delivers its own (see /api/desks for theirs to \
+             central)",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `POST /api/outbox/{id}/retry`: as `callhook outbox retry ID`.
 pub async fn retry(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+    no_outbox(&app)?;
     app.db(move |conn| {
         if outbox::existing(conn, &[id])? == 0 {
             return Err(ApiError::not_found(format!("no delivery {id}")));

@@ -282,7 +282,7 @@ impl Auth {
         }
     }
 
-    fn check_failures(&self, client: IpAddr) -> Result<(), ApiError> {
+    pub fn check_failures(&self, client: IpAddr) -> Result<(), ApiError> {
         let failures = self.failures.lock().expect("failures");
         match failures.get(&client) {
             Some((count, since))
@@ -298,7 +298,7 @@ impl Auth {
         }
     }
 
-    fn failed(&self, client: IpAddr) {
+    pub fn failed(&self, client: IpAddr) {
         let mut failures = self.failures.lock().expect("failures");
         let entry = failures.entry(client).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= FAILURE_WINDOW {

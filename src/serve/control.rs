@@ -98,6 +98,14 @@ pub async fn hangup(State(app): State<Arc<App>>, b: Option<Json<Which>>) -> Answ
 
 /// Sends off the async threads: MicroSIP may take its time to answer a window message.
 async fn send(app: Arc<App>, command: Command) -> Answer {
+    if app.central.is_some() {
+        // Central runs on a server, not beside a MicroSIP: each desk controls its own.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "microsip_not_running",
+            "central controls no MicroSIP: use the desk's own `callhook serve`",
+        ));
+    }
     let program = app.locations.config.microsip.program.clone();
     let lines = command.lines();
     let outcome = tokio::task::spawn_blocking(move || control::send(&command, program.as_deref()))

@@ -2,7 +2,8 @@
 //! (the WAL index header, then `PRAGMA data_version`, change whenever another connection
 //! commits, so the hook does nothing for it) and reads what was stored, in the order of `event_feed`; each client gets
 //! the events after the last one it saw, from the log itself when it reconnects
-//! (`Last-Event-ID`) or falls behind, so none is lost or sent twice.
+//! (`Last-Event-ID`) or falls behind, so none is lost or sent twice. Central publishes the
+//! events of the desks' batches as it stores them, in the order it stored them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use futures_util::Stream;
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::central::{Central, query};
 use crate::effects::webhook::Payload;
 use crate::log::call::{Call, now_ms};
 use crate::serve::App;
@@ -46,6 +48,8 @@ pub struct Frame {
 pub struct Feed {
     sender: broadcast::Sender<Arc<Frame>>,
     last: AtomicI64,
+    /// Central: a batch was stored, look now.
+    stored: tokio::sync::Notify,
 }
 
 impl Feed {
@@ -53,6 +57,7 @@ impl Feed {
         Feed {
             sender: broadcast::channel(1024).0,
             last: AtomicI64::new(0),
+            stored: tokio::sync::Notify::new(),
         }
     }
 
@@ -63,6 +68,21 @@ impl Feed {
 
     pub fn clients(&self) -> usize {
         self.sender.receiver_count()
+    }
+
+    /// Central: a desk's batch was stored; the watcher looks at once.
+    pub fn wake(&self) {
+        self.stored.notify_one();
+    }
+
+    fn publish(&self, frames: Vec<Frame>) {
+        if let Some(end) = frames.last().map(|f| f.seq) {
+            for frame in frames {
+                // No receiver is fine: nobody listens now.
+                let _ = self.sender.send(Arc::new(frame));
+            }
+            self.last.store(end, Ordering::SeqCst);
+        }
     }
 }
 
@@ -102,6 +122,66 @@ pub fn watch(app: Arc<App>, conn: Connection) -> Result<()> {
         })
         .context("cannot start the live events thread")?;
     Ok(())
+}
+
+/// Central: the events desks deliver, published as their batches are stored (and once a
+/// second, for what another central process stored).
+pub async fn watch_central(app: Arc<App>) -> Result<()> {
+    let central = app.central.clone().expect("central mode");
+    let last = query::last_seq(&central).await?;
+    app.feed.last.store(last, Ordering::SeqCst);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = app.feed.stored.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            loop {
+                let after = app.feed.last();
+                match central_frames(&central, after).await {
+                    Ok(frames) if frames.is_empty() => break,
+                    Ok(frames) => app.feed.publish(frames),
+                    Err(e) => {
+                        eprintln!("callhook serve: live events: {e:#}");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn central_frames(central: &Central, after: i64) -> Result<Vec<Frame>> {
+    Ok(query::frames_after(central, after, BATCH, now_ms())
+        .await?
+        .into_iter()
+        .map(|item| Frame {
+            seq: item.seq,
+            id: item.id,
+            data: item.data,
+        })
+        .collect())
+}
+
+/// The events stored after `after`, from the desk's log or central's.
+async fn frames(app: &Arc<App>, after: i64) -> ApiResult<Vec<Frame>> {
+    match &app.central {
+        Some(central) => central_frames(central, after)
+            .await
+            .map_err(crate::serve::ingest::unavailable),
+        None => app.db(move |conn| Ok(frames_after(conn, after, BATCH)?)).await,
+    }
+}
+
+/// The feed position of event `id`, if it is known.
+async fn position(app: &Arc<App>, id: String) -> ApiResult<Option<i64>> {
+    match &app.central {
+        Some(central) => query::position_of(central, &id)
+            .await
+            .map_err(crate::serve::ingest::unavailable),
+        None => app.db(move |conn| Ok(position_of(conn, &id)?)).await,
+    }
 }
 
 /// The bytes of the WAL index header (in `<db>-shm`) that every commit changes.
@@ -168,12 +248,8 @@ impl Watcher {
             let Some(end) = frames.last().map(|f| f.seq) else {
                 return Ok(());
             };
-            for frame in frames {
-                // No receiver is fine: nobody listens now.
-                let _ = self.app.feed.sender.send(Arc::new(frame));
-            }
+            self.app.feed.publish(frames);
             self.last = end;
-            self.app.feed.last.store(end, Ordering::SeqCst);
         }
     }
 }
@@ -243,8 +319,7 @@ pub async fn stream(
         .filter(|id| !id.is_empty() && id.len() <= 64)
         .map(str::to_string);
     let start = match resume {
-        Some(id) => app
-            .db(move |conn| Ok(position_of(conn, &id)?))
+        Some(id) => position(&app, id)
             .await?
             .unwrap_or_else(|| app.feed.last()),
         None => app.feed.last(),
@@ -255,10 +330,7 @@ pub async fn stream(
         loop {
             // From the log: what was stored after `last` (after a reconnect or a lag).
             loop {
-                let after = last;
-                let frames = app
-                    .db(move |conn| Ok(frames_after(conn, after, BATCH)?))
-                    .await;
+                let frames = frames(&app, last).await;
                 let Ok(frames) = frames else { return };
                 if frames.is_empty() {
                     break;

@@ -9,7 +9,9 @@ pub mod control;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod ingest;
 pub mod settings;
+pub mod team;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,7 @@ use axum::routing::{get, post};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::central::Central;
 use crate::config::locations::Locations;
 use crate::serve::auth::{Auth, Who};
 use crate::serve::error::{ApiError, ApiResult};
@@ -42,6 +45,9 @@ pub struct App {
     pub feed: events::Feed,
     /// `http://127.0.0.1:PORT`: where the dashboard is.
     pub base: String,
+    /// Team mode: the team's call log in PostgreSQL, which this server then serves instead of
+    /// the desk's own (`[central] database`).
+    pub central: Option<Central>,
     pool: Mutex<Vec<Connection>>,
 }
 
@@ -121,14 +127,27 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
         })
         .transpose()?;
     let token = auth::load_or_create_token(&auth::token_path(&locations.config_path))?;
-    // Creates and migrates the database before the first request.
-    let watch = locations.open_db()?;
+    let team = locations.config.central.database.clone();
+    // Creates and migrates the desk's database before the first request; central watches
+    // its own.
+    let watch = match team {
+        Some(_) => None,
+        None => Some(locations.open_db()?),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(32)
         .enable_all()
         .build()
         .context("cannot start the server's threads")?;
     runtime.block_on(async move {
+        let central = match &team {
+            Some(url) => Some(
+                Central::connect(url)
+                    .await
+                    .with_context(|| format!("{}: [central] database", locations.config_path.display()))?,
+            ),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -148,10 +167,14 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
             auth: Auth::new(&token, hosts, tls.is_some()),
             feed: events::Feed::new(),
             base: base.clone(),
+            central,
             pool: Mutex::new(Vec::new()),
             locations,
         });
-        events::watch(app.clone(), watch)?;
+        match watch {
+            Some(conn) => events::watch(app.clone(), conn)?,
+            None => events::watch_central(app.clone()).await?,
+        }
         let state = running_path(&app.locations);
         let running = Running {
             url: base.clone(),
@@ -220,6 +243,13 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/hold", post(control::hold))
         .route("/api/transfer", post(control::transfer))
         .route("/api/dtmf", post(control::dtmf))
+        .route("/api/desks", get(team::desks))
+        .route(
+            "/api/ingest",
+            post(ingest::ingest).layer(DefaultBodyLimit::max(
+                crate::effects::central::batch::MAX_BODY,
+            )),
+        )
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(middleware::from_fn(headers))
@@ -236,6 +266,10 @@ async fn guard(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
+    // Desks sign their deliveries: the ingest endpoint checks that itself.
+    if path == "/api/ingest" {
+        return next.run(request).await;
+    }
     let checked = if path.starts_with("/api/") && path != "/api/openapi.json" {
         app.auth
             .check(request.method(), request.headers(), client.ip())
