@@ -61,6 +61,22 @@ fi
 step "clippy (windows code)"
 /usr/bin/cargo-clippy clippy "${zflags[@]}" --all-targets --locked -- -D warnings
 
+# Team mode: the Windows desk (tests/cli/central.rs) delivers to a central on Linux, with its
+# own throw-away PostgreSQL cluster, started here with the Linux build (ci/test.sh made it).
+step "central on Linux, for the Windows desk"
+central_dir=$(mktemp -d)
+mkfifo "$central_dir/stdin"
+(unset RUSTC RUSTDOC CARGO RUSTC_BOOTSTRAP CARGO_TARGET_DIR
+ cargo build --release --locked --bin callhook --example central >/dev/null)
+target/release/examples/central target/release/callhook "$central_dir/central" wine-desk \
+  <"$central_dir/stdin" >"$central_dir/central.json" &
+central_pid=$!
+exec 9>"$central_dir/stdin"
+trap 'exec 9>&-; wait $central_pid 2>/dev/null; rm -rf "$central_dir"' EXIT
+for _ in $(seq 600); do [[ -s $central_dir/central.json ]] && break; sleep 0.1; done
+CALLHOOK_TEST_CENTRAL=$(cat "$central_dir/central.json")
+export CALLHOOK_TEST_CENTRAL
+
 step "cargo test under wine"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # One wineserver for the whole run: by default it exits 3 s after its last client, and a test

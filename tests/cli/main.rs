@@ -3,6 +3,12 @@
 
 mod api;
 mod calls;
+// A private PostgreSQL cluster: its programs run on Linux.
+#[cfg(unix)]
+mod central;
+// The desk under wine, central on Linux (ci/windows.sh starts it).
+#[cfg(windows)]
+mod central_windows;
 mod concurrency;
 mod contacts;
 mod control;
