@@ -54,6 +54,8 @@ fn a_windows_desk_delivers_its_calls_to_central() {
         call.as_object_mut().unwrap().remove("desk");
     }
     assert_eq!(desk.json(&["calls", "--all"]), theirs);
-    let doctor = desk.run(&["doctor"]);
-    assert!(doctor.contains("wine-desk"), "{doctor}");
+    // doctor names the desk as central knows it (other checks, MicroSIP's, may fail here).
+    let doctor = desk.command().arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(said.contains("wine-desk"), "{said}");
 }
