@@ -10,8 +10,9 @@
 #      of central's `GET /api/events`: the delay from each hook process to its frame;
 #   3. ingest: 50 simulated desks posting signed batches as fast as central takes them, for
 #      $INGEST_S seconds (default 30) each way: one event per batch (desks delivering as their
-#      calls happen), then $BACKLOG_CHANGES events per batch (desks with a backlog); with the
-#      CPU time central and PostgreSQL took for it;
+#      calls happen), then $BACKLOG_CHANGES events per batch (default 1400, about 420 calls:
+#      desks with a backlog, whose batches hold up to 500 calls or 1 MiB); with the CPU time
+#      central and PostgreSQL took for it;
 #   4. queries: central's PostgreSQL filled directly with SQL (generate_series: 50 desks, 40 %
 #      missed, recurring numbers, 2 to 5 events a call, over the last $DAYS days, default
 #      730) to each size of $SIZES (default "1000000 10000000") calls, VACUUM ANALYZE, then
@@ -31,7 +32,7 @@ DESKS=${DESKS:-50}
 EVERY_MS=${EVERY_MS:-5000}
 DELAY_S=${DELAY_S:-60}
 INGEST_S=${INGEST_S:-30}
-BACKLOG_CHANGES=${BACKLOG_CHANGES:-200}
+BACKLOG_CHANGES=${BACKLOG_CHANGES:-1400}
 CATCHUP_CALLS=${CATCHUP_CALLS:-600}
 STEPS=${STEPS:-catchup delay ingest queries}
 for tool in hyperfine curl python3 psql; do

@@ -260,6 +260,26 @@ fn load() -> String {
         .unwrap_or_default()
 }
 
+/// This process's CPU time so far (user and system), in seconds: what the simulator itself
+/// takes of the machine it shares with central.
+fn own_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: the 12th and 13th fields after the name, in ticks (USER_HZ, 100 on
+    // Linux).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn now_ms() -> i64 {
     callhook::log::call::now_ms()
 }
@@ -458,6 +478,7 @@ fn ingest(central: &Central, args: &Args) -> Value {
     let stop = Arc::new(AtomicBool::new(false));
     let completed = Arc::new(AtomicU64::new(0));
     let load_before = load();
+    let cpu_before = own_cpu_s();
     let start = Instant::now();
     let threads: Vec<_> = desks
         .iter()
@@ -555,6 +576,7 @@ fn ingest(central: &Central, args: &Args) -> Value {
         "first_error": results.iter().find_map(|r| r.first_error.clone()),
         "receipts": receipts,
         "batch_ms": summary(results.into_iter().flat_map(|r| r.latencies).collect()),
+        "client_cpu_s": ((own_cpu_s() - cpu_before) * 100.0).round() / 100.0,
         "load": format!("{load_before} / {}", load()),
     })
 }
