@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::duration::duration;
+use crate::effects::central::settings::{CentralConfig, Delivery};
 use crate::effects::popup::PopupConfig;
 use crate::effects::retry::OutboxConfig;
 use crate::effects::webhook::WebhookConfig;
@@ -34,6 +35,7 @@ pub struct Config {
     pub contacts: ContactsConfig,
     pub serve: ServeConfig,
     pub microsip: MicrosipConfig,
+    pub central: CentralConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -56,9 +58,9 @@ pub struct DatabaseConfig {
 const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
 /// The config's top-level tables.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts", "serve",
-    "microsip",
+    "microsip", "central",
 ];
 
 /// Whether a broken config still says which database it names: `[database]` (if any) has its
@@ -276,6 +278,11 @@ impl Config {
         !self.webhooks.is_empty() || self.popup.is_some()
     }
 
+    /// Where this desk replicates its calls: `[central] url` and `key` both set.
+    pub fn central_delivery(&self) -> Option<Delivery<'_>> {
+        self.central.delivery()
+    }
+
     /// Checks what the types cannot; the error names the dotted key.
     fn validate(&self) -> Result<(), (String, String)> {
         within(&self.calls.window, "calls.window", MINUTE, 7 * DAY)?;
@@ -356,6 +363,7 @@ impl Config {
         self.microsip
             .validate()
             .map_err(|message| ("microsip.program".to_string(), message))?;
+        self.central.validate()?;
         Ok(())
     }
 }
