@@ -9,6 +9,7 @@ mod control;
 // A real Chromium through chromedriver, as Debian packages them.
 #[cfg(unix)]
 mod dashboard;
+mod desk_lane;
 mod doctor;
 mod failures;
 mod fallback;

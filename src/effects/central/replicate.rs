@@ -154,7 +154,7 @@ impl Size {
 
 /// What a changed call comes to in a batch.
 enum Item {
-    Call(CallState),
+    Call(Box<CallState>),
     Gone(Gone),
     /// Pruned: central keeps its copy.
     Nothing,
@@ -176,7 +176,7 @@ fn changes(conn: &Connection, batch: &mut Batch, size: &mut Size) -> Result<Opti
                     if !size.take(json_len(&call)) {
                         break;
                     }
-                    batch.calls.push(call);
+                    batch.calls.push(*call);
                 }
                 Item::Gone(gone) => {
                     if !size.take(json_len(&gone)) {
@@ -202,7 +202,7 @@ fn json_len(value: &impl serde::Serialize) -> usize {
 fn item(conn: &Connection, call_id: &str) -> Result<Item> {
     let revision = revision(conn, call_id)?;
     if let Some(call) = call_state(conn, call_id, revision)? {
-        return Ok(Item::Call(call));
+        return Ok(Item::Call(Box::new(call)));
     }
     let into: Option<Option<String>> = conn
         .prepare_cached("SELECT call_id FROM events WHERE id = ?1")?
