@@ -597,10 +597,16 @@ impl Worker<'_> {
             Answer::Refused { status, ref error } => {
                 let attempts = current.attempts + 1;
                 let seed = now as u64 ^ (attempts as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                let next = link::next_try(&config.outbox, attempts, now, seed);
-                let smaller = answer.too_large().then(|| limits.halved());
+                let mut next = link::next_try(&config.outbox, attempts, now, seed);
+                let items = built.batch.calls.len() + built.batch.gone.len();
+                let smaller = answer.too_large().then(|| limits.halved(body.len()));
+                if smaller.is_some() && items > 1 {
+                    // Too large, and it can be made smaller: again at once, halved.
+                    next = now;
+                } else {
+                    self.central_failures += 1;
+                }
                 self.write(|tx| link::failed(tx, built.linked_at, status, error, next, smaller))?;
-                self.central_failures += 1;
                 self.summary.central_error = Some(error.clone());
             }
         }

@@ -30,6 +30,10 @@ struct State {
     /// Batches are taken while fewer than this were; later ones get 503 (central's database
     /// away).
     accept_at_most: Option<usize>,
+    /// Larger bodies get 413 (a proxy in front of central that reads less).
+    max_body: Option<usize>,
+    /// The size of each batch taken.
+    sizes: Vec<usize>,
     /// The batches taken, in order.
     taken: Vec<Batch>,
     /// Requests not taken, by status.
@@ -119,6 +123,14 @@ impl Central {
         self.state.lock().unwrap().accept_at_most = n;
     }
 
+    fn max_body(&self, n: Option<usize>) {
+        self.state.lock().unwrap().max_body = n;
+    }
+
+    fn sizes(&self) -> Vec<usize> {
+        self.state.lock().unwrap().sizes.clone()
+    }
+
     fn taken(&self) -> Vec<Batch> {
         self.state.lock().unwrap().taken.clone()
     }
@@ -169,6 +181,10 @@ impl State {
             self.refused.push(401);
             return (401, error("unknown_key"));
         }
+        if self.max_body.is_some_and(|n| body.len() > n) {
+            self.refused.push(413);
+            return (413, error("payload_too_large"));
+        }
         if self.accept_at_most.is_some_and(|n| self.taken.len() >= n) {
             self.refused.push(503);
             return (503, error("database_unavailable"));
@@ -205,6 +221,7 @@ impl State {
             }
         }
         self.taken.push(batch);
+        self.sizes.push(body.len());
         (200, serde_json::to_string(&receipt).unwrap())
     }
 }
@@ -260,6 +277,27 @@ fn central_log(central: &Central) -> Vec<(String, String, Vec<String>)> {
             (c.id, c.status, kinds)
         })
         .collect()
+}
+
+/// A desk without `[central]` yet, whose log holds `n` missed calls.
+fn desk_with_calls(n: i64) -> Desk {
+    use callhook::log::caller::Caller;
+    use callhook::log::event::EventKind;
+    use callhook::log::fold::NewEvent;
+    let desk = Desk::new();
+    let mut conn =
+        callhook::log::db::open(&desk.db, callhook::log::db::ADMIN_BUSY_TIMEOUT).unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..n {
+        let number = format!("+1555{i:07}");
+        for (ms, kind) in [(0, EventKind::Incoming), (4_000, EventKind::End)] {
+            let at = T0 + i * 60_000 + ms;
+            let event = NewEvent::new(at, kind, Caller::from_text(&number), number.clone());
+            callhook::log::rows::record(&tx, &event, 4 * 3_600_000).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    desk
 }
 
 /// The changes waiting on the desk.
@@ -391,9 +429,11 @@ fn a_rekeyed_call_is_gone_at_central_and_a_pruned_one_stays() {
     let batches = central.taken().len();
     let report = desk.run(&["prune", "--before", "2026-11-26"]);
     assert!(report.contains("Deleted 2 calls"), "{report}");
-    assert!(waiting(&desk) > 0, "the prune's changes are queued");
-    desk.run(&["deliver"]);
-    assert_eq!(waiting(&desk), 0);
+    // Its changes are looked at, and come to nothing.
+    wait_until(WAIT, "the prune's changes to be done with", || {
+        desk.run(&["deliver"]);
+        waiting(&desk) == 0
+    });
     assert_eq!(central.taken().len(), batches);
     assert_eq!(central.calls().len(), 2);
 }
@@ -402,25 +442,8 @@ fn a_rekeyed_call_is_gone_at_central_and_a_pruned_one_stays() {
 fn the_log_from_before_central_is_backfilled_and_a_backfill_cut_short_goes_on() {
     let key = DeskKey::generate().unwrap();
     let central = Central::start(&key);
-    let desk = Desk::new();
     // 1,200 calls stored before the desk had [central]: three pages of at most 500.
-    {
-        use callhook::log::caller::Caller;
-        use callhook::log::event::EventKind;
-        use callhook::log::fold::NewEvent;
-        let mut conn =
-            callhook::log::db::open(&desk.db, callhook::log::db::ADMIN_BUSY_TIMEOUT).unwrap();
-        let tx = conn.transaction().unwrap();
-        for i in 0..1200i64 {
-            let number = format!("+1555{i:07}");
-            for (ms, kind) in [(0, EventKind::Incoming), (4_000, EventKind::End)] {
-                let at = T0 + i * 60_000 + ms;
-                let event = NewEvent::new(at, kind, Caller::from_text(&number), number.clone());
-                callhook::log::rows::record(&tx, &event, 4 * 3_600_000).unwrap();
-            }
-        }
-        tx.commit().unwrap();
-    }
+    let desk = desk_with_calls(1200);
     let desk = desk.with_config(&central_config(&central.url(), &key));
 
     // Central takes the first page, then its database goes away.
@@ -464,6 +487,24 @@ fn the_log_from_before_central_is_backfilled_and_a_backfill_cut_short_goes_on() 
     let line = lane(&desk);
     assert!(line.contains("backfill done"), "{line}");
     assert!(!line.contains("failure"), "{line}");
+}
+
+#[test]
+fn batches_too_large_for_central_are_made_smaller() {
+    let key = DeskKey::generate().unwrap();
+    let central = Central::start(&key);
+    central.max_body(Some(64 * 1024));
+    let desk = desk_with_calls(300).with_config(&central_config(&central.url(), &key));
+    let report = desk.run(&["deliver"]);
+    assert!(report.contains("Central took 300 calls"), "{report}");
+    assert!(central.refused().iter().all(|&s| s == 413) && !central.refused().is_empty());
+    assert!(central.sizes().iter().all(|&n| n <= 64 * 1024), "{:?}", central.sizes());
+    assert_eq!(central_log(&central), desk_log(&desk));
+    // The later batches stay small.
+    let refused = central.refused().len();
+    assert_stored(&desk.event("incoming", "+15550004444"));
+    wait_until(WAIT, "the new call", || central.calls().len() == 301);
+    assert_eq!(central.refused().len(), refused);
 }
 
 #[test]

@@ -54,9 +54,10 @@ impl Limits {
         }
     }
 
-    /// The batch size to use after central answered 413 to a batch of these limits.
-    pub fn halved(self) -> i64 {
-        (self.bytes / 2).max(MIN_BYTES) as i64
+    /// The batch size to use after central answered 413 to a batch of `sent` bytes made with
+    /// these limits.
+    pub fn halved(self, sent: usize) -> i64 {
+        (self.bytes.min(sent) / 2).max(MIN_BYTES) as i64
     }
 }
 
@@ -613,10 +614,13 @@ mod tests {
             last_ok_at: None,
         };
         assert_eq!(Limits::of(&link), Limits::default());
-        link.batch_bytes = Some(Limits::default().halved());
+        link.batch_bytes = Some(Limits::default().halved(usize::MAX));
         assert_eq!(Limits::of(&link).calls, MAX_CALLS / 2);
+        // Half of what was sent, when that was less than the limit.
+        link.batch_bytes = Some(Limits::default().halved(100_000));
+        assert_eq!(Limits::of(&link).bytes, 50_000);
         for _ in 0..20 {
-            link.batch_bytes = Some(Limits::of(&link).halved());
+            link.batch_bytes = Some(Limits::of(&link).halved(usize::MAX));
         }
         assert_eq!(Limits::of(&link).bytes, MIN_BYTES);
         assert!(Limits::of(&link).calls >= 1);
