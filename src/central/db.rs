@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Config, NoTls};
 
@@ -178,7 +180,9 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 fn parse_error(e: &tokio_postgres::Error) -> anyhow::Error {
     let cause = std::error::Error::source(e)
         .map(|cause| cause.to_string())
-        .filter(|cause| cause.starts_with("invalid value for option") || cause.starts_with("unknown option"));
+        .filter(|cause| {
+            cause.starts_with("invalid value for option") || cause.starts_with("unknown option")
+        });
     let detail = cause.map(|c| format!(" ({c})")).unwrap_or_default();
     anyhow!(
         "the central database is not a PostgreSQL URL{detail}: write \
@@ -244,13 +248,17 @@ mod tests {
         assert!(!needs_tls(&config(
             "postgresql://u@db.example/team?sslmode=disable"
         )));
-        assert!(!needs_tls(&config("postgresql://u@%2Frun%2Fpostgresql/team")));
+        assert!(!needs_tls(&config(
+            "postgresql://u@%2Frun%2Fpostgresql/team"
+        )));
         assert!(!needs_tls(&config("host=/run/postgresql dbname=team")));
     }
 
     #[test]
     fn messages_name_the_database_without_the_password() {
-        let config: Config = "postgresql://alice:s3cret@db.example:5433/team".parse().unwrap();
+        let config: Config = "postgresql://alice:s3cret@db.example:5433/team"
+            .parse()
+            .unwrap();
         assert_eq!(describe(&config), "postgresql://alice@db.example:5433/team");
         for url in [
             "postgresql://alice:s3cret@db.example:port/team",
@@ -333,14 +341,17 @@ mod cluster_tests {
     #[test]
     fn a_database_that_cannot_be_reached_is_named_without_the_password() {
         let db = testing::database();
-        let url = db
-            .url
-            .replace("postgres@", "postgres:s3cret@")
-            .replace(&format!("/{}", db.url.rsplit('/').next().unwrap()), "/missing");
+        let url = db.url.replace("postgres@", "postgres:s3cret@").replace(
+            &format!("/{}", db.url.rsplit('/').next().unwrap()),
+            "/missing",
+        );
         let e = block_on(connect(&url)).unwrap_err();
         let message = format!("{e:#}");
         assert!(!message.contains("s3cret"), "{message}");
-        assert!(message.contains("cannot connect to postgresql://postgres@"), "{message}");
+        assert!(
+            message.contains("cannot connect to postgresql://postgres@"),
+            "{message}"
+        );
         assert!(message.contains("/missing"), "{message}");
     }
 }

@@ -66,9 +66,9 @@ pub async fn add(c: &Central, name: &str) -> Result<DeskKey> {
         .await;
     match added {
         Ok(_) => Ok(key),
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => bail!(
-            "there is a desk named `{name}` already: remove it first, or choose another name"
-        ),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            bail!("there is a desk named `{name}` already: remove it first, or choose another name")
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -185,7 +185,10 @@ mod tests {
 
             // Names are unique among the active desks; removing frees the name.
             let e = add(&c, "front desk").await.unwrap_err();
-            assert!(e.to_string().contains("there is a desk named `front desk`"), "{e}");
+            assert!(
+                e.to_string().contains("there is a desk named `front desk`"),
+                "{e}"
+            );
             assert!(remove(&c, "front desk").await.unwrap());
             assert!(!remove(&c, "front desk").await.unwrap(), "removed already");
             assert!(!remove(&c, "nobody").await.unwrap());
@@ -218,7 +221,10 @@ mod tests {
             assert_eq!((back_status.calls, back_status.events), (0, 0));
             assert!(!back_status.backfilled);
             let json = serde_json::to_value(back_status).unwrap();
-            assert!(json["created_at"].as_str().unwrap().ends_with('Z'), "{json}");
+            assert!(
+                json["created_at"].as_str().unwrap().ends_with('Z'),
+                "{json}"
+            );
             assert!(json.get("last_contact_ms").is_none(), "{json}");
         });
     }

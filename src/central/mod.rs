@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod db;
 pub mod desks;
+pub mod ingest;
 
 #[cfg(all(test, unix))]
 mod testing;

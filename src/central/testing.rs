@@ -83,9 +83,11 @@ pub struct DeskLog {
 impl DeskLog {
     pub fn new(host: &str) -> DeskLog {
         let dir = tempfile::tempdir().unwrap();
-        let conn =
-            crate::log::db::open(&dir.path().join("calls.db"), crate::log::db::ADMIN_BUSY_TIMEOUT)
-                .unwrap();
+        let conn = crate::log::db::open(
+            &dir.path().join("calls.db"),
+            crate::log::db::ADMIN_BUSY_TIMEOUT,
+        )
+        .unwrap();
         DeskLog {
             _dir: dir,
             conn,
@@ -189,8 +191,7 @@ impl DeskLog {
                 at: r.get(1)?,
                 event: r.get(2)?,
                 caller: r.get(3)?,
-                caller_bytes: bytes
-                    .map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                caller_bytes: bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
                 caller_truncated: r.get(5)?,
                 number: r.get(6)?,
                 host: r.get(7)?,
