@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod db;
 pub mod desks;
 pub mod ingest;
+pub mod query;
 
 #[cfg(all(test, unix))]
 mod testing;

@@ -101,12 +101,13 @@ impl DeskLog {
 
     /// Records one event as the hook does.
     pub fn event(&mut self, at: i64, kind: EventKind, caller: &str) -> Call {
-        let mut event = NewEvent::new(
-            at,
-            kind,
-            Caller::from_text(caller),
-            self.plan.number(caller),
-        );
+        self.record(at, kind, Caller::from_text(caller))
+    }
+
+    /// Records one event with this caller text as the hook received it.
+    pub fn record(&mut self, at: i64, kind: EventKind, caller: Caller) -> Call {
+        let number = self.plan.number(&caller.text);
+        let mut event = NewEvent::new(at, kind, caller, number);
         event.host = self.host.clone();
         event.os_user = "reception".into();
         event.boot_ms = Some(at - 1_000_000);
