@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, Local, Timelike};
 use rusqlite::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::log::call::{Direction, Status, rfc3339};
 use crate::log::caller::NumberPlan;
@@ -29,7 +29,7 @@ pub enum By {
 }
 
 /// The figures of a set of calls.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Figures {
     pub calls: u64,
     pub answered: u64,
@@ -133,20 +133,20 @@ impl Rows {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Group {
     pub group: String,
     #[serde(flatten)]
     pub figures: Figures,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BusyHour {
     pub hour: u32,
     pub calls: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Report {
     pub since: Option<String>,
     pub until: Option<String>,
