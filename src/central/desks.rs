@@ -53,19 +53,38 @@ pub struct DeskStatus {
 }
 
 /// Adds a desk named `name` with a new key; returns the key, whose secret half goes into the
-/// desk's config and is stored nowhere else.
+/// desk's config and is stored nowhere else. A desk of that name whose key was revoked gets
+/// the new key and stays the same desk, with its calls: a new key for a desk whose key was
+/// lost or leaked, or that moved to another computer.
 pub async fn add(c: &Central, name: &str) -> Result<DeskKey> {
     let name = check_name(name)?;
     let key = DeskKey::generate()?;
-    let client = c.client().await?;
-    let added = client
+    let public = key.public_key();
+    let mut client = c.client().await?;
+    let tx = client.transaction().await?;
+    let renewed = tx
         .execute(
-            "INSERT INTO desks (name, public_key, created_at) VALUES ($1, $2, $3)",
-            &[&name, &key.public_key().as_slice(), &now_ms()],
+            "UPDATE desks SET public_key = $2, revoked_at = NULL WHERE id = (SELECT id FROM \
+             desks WHERE name = $1 AND revoked_at IS NOT NULL ORDER BY id DESC LIMIT 1) \
+             AND NOT EXISTS (SELECT 1 FROM desks WHERE name = $1 AND revoked_at IS NULL)",
+            &[&name, &public.as_slice()],
         )
-        .await;
+        .await?;
+    let added = match renewed {
+        0 => {
+            tx.execute(
+                "INSERT INTO desks (name, public_key, created_at) VALUES ($1, $2, $3)",
+                &[&name, &public.as_slice(), &now_ms()],
+            )
+            .await
+        }
+        n => Ok(n),
+    };
     match added {
-        Ok(_) => Ok(key),
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(key)
+        }
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             bail!("there is a desk named `{name}` already: remove it first, or choose another name")
         }
