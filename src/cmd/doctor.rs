@@ -984,7 +984,7 @@ fn central(locations: &Locations, report: &mut Report) {
     };
     let body = serde_json::to_vec(&batch).unwrap_or_default();
     let answer = match central_send::client() {
-        Ok(client) => central_send::post(&client, url, to.key, &body),
+        Ok(client) => central_send::post(&client, url, to.key(), &body),
         Err(e) => Answer::Refused {
             status: None,
             error: format!("cannot set up HTTP: {e}"),

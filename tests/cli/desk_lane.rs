@@ -498,7 +498,11 @@ fn batches_too_large_for_central_are_made_smaller() {
     let report = desk.run(&["deliver"]);
     assert!(report.contains("Central took 300 calls"), "{report}");
     assert!(central.refused().iter().all(|&s| s == 413) && !central.refused().is_empty());
-    assert!(central.sizes().iter().all(|&n| n <= 64 * 1024), "{:?}", central.sizes());
+    assert!(
+        central.sizes().iter().all(|&n| n <= 64 * 1024),
+        "{:?}",
+        central.sizes()
+    );
     assert_eq!(central_log(&central), desk_log(&desk));
     // The later batches stay small.
     let refused = central.refused().len();

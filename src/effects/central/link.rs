@@ -66,6 +66,17 @@ pub fn due(conn: &Connection, url: &str, now: i64) -> Result<bool> {
     Ok(link.is_none_or(|(same, due)| !same || due))
 }
 
+/// [`due`] for the hook, which has just queued a change (the triggers queue one for each
+/// event while the link exists): whether there is no link yet, or one to another URL, or no
+/// retry pending. One read of a one-row table, in the hook's transaction.
+pub fn due_after_change(conn: &Connection, url: &str, now: i64) -> Result<bool> {
+    let waiting: Option<bool> = conn
+        .prepare_cached("SELECT url = ?1 AND next_at > ?2 FROM central_link")?
+        .query_row(params![url, now], |row| row.get(0))
+        .optional()?;
+    Ok(waiting != Some(true))
+}
+
 /// The link, if there is one.
 pub fn get(conn: &Connection) -> Result<Option<Link>> {
     Ok(conn

@@ -157,9 +157,13 @@ fn refusal(code: u16, body: &[u8], location: Option<&str>) -> String {
                 location.unwrap_or("no Location")
             );
         }
-        _ => "central answered",
+        _ => "",
     };
-    let mut error = format!("{what} ({code}{name})");
+    let mut error = if what.is_empty() {
+        format!("central answered HTTP {code}{name}")
+    } else {
+        format!("{what} ({code}{name})")
+    };
     if !message.is_empty() {
         error.push_str(": ");
         error.push_str(&message);
@@ -217,7 +221,7 @@ mod tests {
         );
         assert_eq!(
             refusal(502, b"<html>Bad Gateway</html>", None),
-            "central answered (502): <html>Bad Gateway</html>"
+            "central answered HTTP 502: <html>Bad Gateway</html>"
         );
         assert!(refusal(302, b"", Some("/login")).contains("/login"));
     }
