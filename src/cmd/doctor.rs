@@ -1008,7 +1008,7 @@ fn central(locations: &Locations, report: &mut Report) {
         } => report.add(
             "central",
             Level::Fail,
-            format!("{url}: the desk key was refused (revoked, or not this desk's): {error}"),
+            format!("{url}: the desk key was refused (revoked or wrong): {error}"),
             "nothing is lost: the desk keeps its changes until central takes them; put the key \
              `callhook central add-desk` gave for this desk in [central] key",
         ),

@@ -563,7 +563,7 @@ fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
     );
     let report = doctor(&desk);
     assert!(
-        report.contains("the desk key was refused (revoked, or not this desk's)")
+        report.contains("the desk key was refused (revoked or wrong)")
             && report.contains("nothing is lost"),
         "{report}"
     );
