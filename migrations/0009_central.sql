@@ -3,7 +3,7 @@
 
 -- The one link of this desk to a central, made by the worker when `[central] url` and `key` are
 -- set, and removed (with the queued changes) when they are taken out of the config. While there
--- is no row, the triggers below record nothing: a desk without central pays nothing.
+-- is no row, the triggers below record nothing.
 CREATE TABLE central_link (
     id              INTEGER PRIMARY KEY CHECK (id = 1),
     url             TEXT NOT NULL,              -- central, as `[central] url` names it
@@ -23,46 +23,39 @@ CREATE TABLE central_link (
 
 -- The calls changed since central last took them: a row per change (a call's revision is the
 -- highest `seq` of its changes, so every change must count). AUTOINCREMENT: a `seq` is never
--- used twice, even after the delivered changes are deleted, so that revisions only grow.
+-- used twice, even after the delivered changes are deleted, so that revisions only grow. No
+-- index: the worker reads the queue in `seq` order, and each index would cost every hook.
 CREATE TABLE central_changes (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     call_id TEXT NOT NULL
 );
--- A call's revision: the last of its changes.
-CREATE INDEX central_changes_by_call ON central_changes (call_id);
 
-CREATE TRIGGER central_call_inserted AFTER INSERT ON calls
-WHEN EXISTS (SELECT 1 FROM central_link)
-BEGIN
-    INSERT INTO central_changes (call_id) VALUES (new.id);
+-- Every process that opens the database parses these, and each statement that writes a call or
+-- an event carries them: they are kept to the fewest words. `SELECT … FROM central_link` queues
+-- a change only while the link's row exists; without it, it reads an empty table and writes
+-- nothing, so that a desk without central pays almost nothing.
+CREATE TRIGGER central_call_inserted AFTER INSERT ON calls BEGIN
+    INSERT INTO central_changes (call_id) SELECT new.id FROM central_link;
 END;
 
-CREATE TRIGGER central_call_updated AFTER UPDATE ON calls
-WHEN EXISTS (SELECT 1 FROM central_link)
-BEGIN
-    INSERT INTO central_changes (call_id) VALUES (new.id);
-    -- callhook never changes a call's id (a re-key deletes one call and inserts another), but a
-    -- hand-made change must not leave central with the old one.
-    INSERT INTO central_changes (call_id) SELECT old.id WHERE old.id IS NOT new.id;
+CREATE TRIGGER central_call_updated AFTER UPDATE ON calls BEGIN
+    INSERT INTO central_changes (call_id) SELECT new.id FROM central_link;
 END;
 
 -- A call deleted: re-keyed (sent as gone), or pruned (nothing sent: central keeps it).
-CREATE TRIGGER central_call_deleted AFTER DELETE ON calls
-WHEN EXISTS (SELECT 1 FROM central_link)
-BEGIN
-    INSERT INTO central_changes (call_id) VALUES (old.id);
+CREATE TRIGGER central_call_deleted AFTER DELETE ON calls BEGIN
+    INSERT INTO central_changes (call_id) SELECT old.id FROM central_link;
 END;
 
-CREATE TRIGGER central_event_inserted AFTER INSERT ON events
-WHEN new.call_id IS NOT NULL AND EXISTS (SELECT 1 FROM central_link)
-BEGIN
-    INSERT INTO central_changes (call_id) VALUES (new.call_id);
+CREATE TRIGGER central_event_inserted AFTER INSERT ON events WHEN new.call_id IS NOT NULL BEGIN
+    INSERT INTO central_changes (call_id) SELECT new.call_id FROM central_link;
 END;
 
 -- An event folded into another call: both calls changed.
 CREATE TRIGGER central_event_moved AFTER UPDATE OF call_id ON events
-WHEN old.call_id IS NOT new.call_id AND EXISTS (SELECT 1 FROM central_link)
-BEGIN
-    INSERT INTO central_changes (call_id) SELECT old.call_id WHERE old.call_id IS NOT NULL;
-    INSERT INTO central_changes (call_id) SELECT new.call_id WHERE new.call_id IS NOT NULL;
+WHEN old.call_id IS NOT new.call_id BEGIN
+    INSERT INTO central_changes (call_id) SELECT old.call_id FROM central_link
+    WHERE old.call_id IS NOT NULL;
+    INSERT INTO central_changes (call_id) SELECT new.call_id FROM central_link
+    WHERE new.call_id IS NOT NULL;
 END;

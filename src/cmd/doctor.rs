@@ -983,13 +983,22 @@ fn central(locations: &Locations, report: &mut Report) {
         gone: Vec::new(),
     };
     let body = serde_json::to_vec(&batch).unwrap_or_default();
-    let answer = match central_send::client() {
-        Ok(client) => central_send::post(&client, url, to.key, &body),
-        Err(e) => Answer::Refused {
-            status: None,
-            error: format!("cannot set up HTTP: {e}"),
-        },
+    let (answer, skew) = match central_send::client() {
+        Ok(client) => central_send::post_timed(&client, url, to.key(), &body),
+        Err(e) => {
+            let error = format!("cannot set up HTTP: {e}");
+            (
+                Answer::Refused {
+                    status: None,
+                    error,
+                },
+                None,
+            )
+        }
     };
+    if let Some(skew) = skew {
+        clock_skew(skew, report);
+    }
     match answer {
         Answer::Accepted { receipt, .. } => {
             let known = receipt
@@ -1008,7 +1017,7 @@ fn central(locations: &Locations, report: &mut Report) {
         } => report.add(
             "central",
             Level::Fail,
-            format!("{url}: the desk key was refused (revoked, or not this desk's): {error}"),
+            format!("{url}: the desk key was refused (revoked or wrong): {error}"),
             "nothing is lost: the desk keeps its changes until central takes them; put the key \
              `callhook central add-desk` gave for this desk in [central] key",
         ),
@@ -1021,6 +1030,34 @@ fn central(locations: &Locations, report: &mut Report) {
         ),
     }
     central_backlog(progress.as_ref(), report);
+}
+
+/// The most this desk's clock may be off central's: central shows each call with its desk's
+/// times.
+const MAX_SKEW_MS: i64 = 2_000;
+
+/// This desk's clock against central's, warned of when it is surely more than
+/// [`MAX_SKEW_MS`] off (central's `Date` has whole seconds, and the request takes its time).
+fn clock_skew((least, most): central_send::Skew, report: &mut Report) {
+    let off = if least > MAX_SKEW_MS {
+        Some((least, "ahead of"))
+    } else if most < -MAX_SKEW_MS {
+        Some((-most, "behind"))
+    } else {
+        None
+    };
+    if let Some((ms, how)) = off {
+        report.add(
+            "central clock",
+            Level::Warn,
+            format!(
+                "this computer's clock is at least {:.1} s {how} central's: central shows this \
+                 desk's calls at this desk's times",
+                ms as f64 / 1000.0
+            ),
+            "synchronise the clocks (Windows time service, NTP)",
+        );
+    }
 }
 
 /// The changes waiting for central, and how long since it last took any.

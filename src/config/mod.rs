@@ -483,7 +483,7 @@ mod tests {
         ))
         .unwrap();
         let to = config.central_delivery().unwrap();
-        assert_eq!(to.key, &key);
+        assert_eq!(to.key(), &key);
         // The computer's name when none is given.
         assert_eq!(config.central.desk_name(), crate::platform::host_name());
         // Without a key (or a URL) there is nothing to deliver.

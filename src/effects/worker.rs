@@ -584,7 +584,7 @@ impl Worker<'_> {
             self.client = Some(central_send::client().context("cannot set up HTTP")?);
         }
         let client = self.client.as_ref().unwrap();
-        let answer = central_send::post(client, to.url, to.key, &body);
+        let answer = central_send::post(client, to.url, to.key(), &body);
         let now = now_ms();
         match answer {
             Answer::Accepted { status, .. } => {
@@ -684,7 +684,9 @@ impl Worker<'_> {
             }
         }
         if self.holds(Lane::Central) {
-            if let Some(next) = link::next_due(&self.conn)? {
+            if self.central_failures < MAX_CENTRAL_FAILURES
+                && let Some(next) = link::next_due(&self.conn)?
+            {
                 wait = wait.min(next - now);
             }
             if !lingering {

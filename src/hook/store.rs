@@ -61,7 +61,7 @@ pub fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Resu
         // Replication to central: one read of the link (this event's change is queued by the
         // triggers already); the worker does the rest, the hook never waits for central.
         if let Some(to) = config.central_delivery()
-            && link::due(tx, to.url.as_str(), now)?
+            && link::due_after_change(tx, to.url.as_str(), now)?
         {
             lanes.push(Lane::Central);
         }

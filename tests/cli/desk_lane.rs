@@ -34,6 +34,8 @@ struct State {
     max_body: Option<usize>,
     /// The size of each batch taken.
     sizes: Vec<usize>,
+    /// Central's clock, this far from the machine's (its `Date` header).
+    clock_offset: Option<chrono::Duration>,
     /// The batches taken, in order.
     taken: Vec<Batch>,
     /// Requests not taken, by status.
@@ -88,18 +90,25 @@ impl Central {
                     &body,
                     &header("webhook-signature"),
                 );
-                let (status, answer) = shared.lock().unwrap().answer(
+                let mut state = shared.lock().unwrap();
+                let (status, answer) = state.answer(
                     request.url(),
                     signed
                         && id.starts_with("msg_")
                         && header(key::KEY_HEADER).starts_with("whpk_"),
                     &body,
                 );
-                let response = tiny_http::Response::from_string(answer)
+                let mut response = tiny_http::Response::from_string(answer)
                     .with_status_code(status)
                     .with_header(
                         tiny_http::Header::from_bytes("content-type", "application/json").unwrap(),
                     );
+                if let Some(offset) = state.clock_offset {
+                    let at = chrono::Utc::now() + offset;
+                    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+                    response.add_header(tiny_http::Header::from_bytes("Date", date).unwrap());
+                }
+                drop(state);
                 let _ = request.respond(response);
             }
         });
@@ -125,6 +134,10 @@ impl Central {
 
     fn max_body(&self, n: Option<usize>) {
         self.state.lock().unwrap().max_body = n;
+    }
+
+    fn clock_offset(&self, offset: chrono::Duration) {
+        self.state.lock().unwrap().clock_offset = Some(offset);
     }
 
     fn sizes(&self) -> Vec<usize> {
@@ -498,7 +511,11 @@ fn batches_too_large_for_central_are_made_smaller() {
     let report = desk.run(&["deliver"]);
     assert!(report.contains("Central took 300 calls"), "{report}");
     assert!(central.refused().iter().all(|&s| s == 413) && !central.refused().is_empty());
-    assert!(central.sizes().iter().all(|&n| n <= 64 * 1024), "{:?}", central.sizes());
+    assert!(
+        central.sizes().iter().all(|&n| n <= 64 * 1024),
+        "{:?}",
+        central.sizes()
+    );
     assert_eq!(central_log(&central), desk_log(&desk));
     // The later batches stay small.
     let refused = central.refused().len();
@@ -559,7 +576,7 @@ fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
     );
     let report = doctor(&desk);
     assert!(
-        report.contains("the desk key was refused (revoked, or not this desk's)")
+        report.contains("the desk key was refused (revoked or wrong)")
             && report.contains("nothing is lost"),
         "{report}"
     );
@@ -573,6 +590,22 @@ fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
         central_log(&central) == desk_log(&desk)
     });
     assert_eq!(central_log(&central)[0].2, ["incoming", "ring", "end"]);
+}
+
+#[test]
+fn doctor_warns_of_a_clock_off_centrals() {
+    let key = DeskKey::generate().unwrap();
+    let central = Central::start(&key);
+    let desk = desk_for(&central.url(), &key);
+    let report = doctor(&desk);
+    assert!(!report.contains("central clock"), "{report}");
+    central.clock_offset(chrono::Duration::seconds(-90));
+    let report = doctor(&desk);
+    assert!(
+        report.contains("this computer's clock is at least")
+            && report.contains("s ahead of central's"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -66,6 +66,17 @@ pub fn due(conn: &Connection, url: &str, now: i64) -> Result<bool> {
     Ok(link.is_none_or(|(same, due)| !same || due))
 }
 
+/// [`due`] for the hook, which has just queued a change (the triggers queue one for each
+/// event while the link exists): whether there is no link yet, or one to another URL, or no
+/// retry pending. One read of a one-row table, in the hook's transaction.
+pub fn due_after_change(conn: &Connection, url: &str, now: i64) -> Result<bool> {
+    let waiting: Option<bool> = conn
+        .prepare_cached("SELECT url = ?1 AND next_at > ?2 FROM central_link")?
+        .query_row(params![url, now], |row| row.get(0))
+        .optional()?;
+    Ok(waiting != Some(true))
+}
+
 /// The link, if there is one.
 pub fn get(conn: &Connection) -> Result<Option<Link>> {
     Ok(conn
@@ -238,4 +249,146 @@ pub fn progress(conn: &Connection) -> Result<Option<Progress>> {
         backfilled,
         calls,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const URL: &str = "https://central.example.com/";
+    const T0: i64 = 1_795_600_800_000;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::log::db::open(
+            &dir.path().join("calls.db"),
+            crate::log::db::ADMIN_BUSY_TIMEOUT,
+        )
+        .unwrap();
+        (dir, conn)
+    }
+
+    fn queue(conn: &Connection, call_id: &str) {
+        conn.execute(
+            "INSERT INTO central_changes (call_id) VALUES (?1)",
+            [call_id],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_lane_is_due_until_linked_and_then_while_work_waits_and_no_retry_is_pending() {
+        let (_dir, conn) = db();
+        // No link: due, for the worker to make it.
+        assert!(due(&conn, URL, T0).unwrap());
+        assert!(due_after_change(&conn, URL, T0).unwrap());
+        link(&conn, URL, "front", T0).unwrap();
+        // The backfill waits.
+        assert!(due(&conn, URL, T0).unwrap());
+        assert_eq!(next_due(&conn).unwrap(), Some(T0));
+        conn.execute("UPDATE central_link SET backfill_done = 1", [])
+            .unwrap();
+        assert!(!due(&conn, URL, T0).unwrap(), "nothing to send");
+        assert_eq!(next_due(&conn).unwrap(), None);
+        queue(&conn, "c1");
+        assert!(due(&conn, URL, T0).unwrap());
+        // A retry pending: not due before its time.
+        failed(
+            &conn,
+            T0,
+            Some(503),
+            "central cannot store it now",
+            T0 + 5_000,
+            None,
+        )
+        .unwrap();
+        assert!(!due(&conn, URL, T0).unwrap());
+        assert!(!due_after_change(&conn, URL, T0).unwrap());
+        assert!(due(&conn, URL, T0 + 5_000).unwrap());
+        // Another central in the config: due at once, to move the link.
+        assert!(due(&conn, "https://other.example.com/", T0).unwrap());
+        assert!(due_after_change(&conn, "https://other.example.com/", T0).unwrap());
+        // `outbox retry --failed`.
+        assert!(retry_now(&conn, T0).unwrap());
+        let link = get(&conn).unwrap().unwrap();
+        assert_eq!((link.attempts, link.next_at), (0, T0));
+    }
+
+    #[test]
+    fn another_url_starts_the_backfill_afresh_and_keeps_the_changes() {
+        let (_dir, conn) = db();
+        link(&conn, URL, "front", T0).unwrap();
+        let done = Delivered {
+            linked_at: T0,
+            upto: None,
+            cursor: Some("c9"),
+            backfill_done: true,
+            status: Some(200),
+        };
+        delivered(&conn, &done, T0 + 1).unwrap();
+        queue(&conn, "c1");
+        let before = get(&conn).unwrap().unwrap();
+        assert_eq!(before.backfill_cursor.as_deref(), Some("c9"));
+        assert_eq!(before.last_ok_at, Some(T0 + 1));
+        // A new desk name is only noted.
+        assert!(needs_linking(Some(&before), URL, "reception"));
+        link(&conn, URL, "reception", T0 + 2).unwrap();
+        let renamed = get(&conn).unwrap().unwrap();
+        assert_eq!(renamed.desk, "reception");
+        assert_eq!(renamed.linked_at, T0);
+        assert!(renamed.backfill_done);
+        // Another URL: the whole log again, the waiting changes too.
+        link(&conn, "https://other.example.com/", "reception", T0 + 3).unwrap();
+        let moved = get(&conn).unwrap().unwrap();
+        assert_eq!(moved.linked_at, T0 + 3);
+        assert!(!moved.backfill_done && moved.backfill_cursor.is_none());
+        assert_eq!(moved.last_ok_at, None);
+        let waiting: i64 = conn
+            .query_row("SELECT count(*) FROM central_changes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(waiting, 1);
+        // A batch read from the old link advances nothing of the new one.
+        delivered(
+            &conn,
+            &Delivered {
+                upto: Some(99),
+                ..done
+            },
+            T0 + 4,
+        )
+        .unwrap();
+        assert_eq!(get(&conn).unwrap().unwrap(), moved);
+    }
+
+    #[test]
+    fn unlinking_stops_the_queue() {
+        let (_dir, conn) = db();
+        link(&conn, URL, "front", T0).unwrap();
+        for i in 0..5 {
+            queue(&conn, &format!("c{i}"));
+        }
+        assert!(unlink(&conn).unwrap());
+        assert!(orphan_changes(&conn).unwrap());
+        assert_eq!(forget_changes(&conn, 3).unwrap(), 3);
+        assert_eq!(forget_changes(&conn, 3).unwrap(), 2);
+        assert!(!orphan_changes(&conn).unwrap());
+        assert!(get(&conn).unwrap().is_none());
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_but_never_more_than_five_minutes_apart() {
+        let config = OutboxConfig::default();
+        let first = next_try(&config, 1, T0, 1000) - T0;
+        assert!((4_500..=5_500).contains(&first), "{first}");
+        for attempts in 2..30 {
+            assert_eq!(next_try(&config, attempts, T0, 1000) - T0, MAX_RETRY_MS);
+        }
+        let quick = OutboxConfig {
+            retries: vec![Duration::from_millis(200)],
+            ..OutboxConfig::default()
+        };
+        // After the schedule, its last wait again.
+        assert_eq!(next_try(&quick, 7, T0, 1000) - T0, 200);
+    }
 }

@@ -2,7 +2,7 @@
 //! changes (each as it stands now, with all its events), the re-keyed calls as gone; and when
 //! no change waits, the next page of the backfill.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use anyhow::Result;
 use base64::Engine as _;
@@ -133,8 +133,9 @@ struct Size {
 impl Size {
     fn new(empty: &Batch, limits: Limits) -> Size {
         Size {
-            // Room for the backlog's digits, filled in last.
-            bytes: serde_json::to_vec(empty).map_or(0, |b| b.len()) + 20,
+            // Room for the backlog's digits, filled in last, and for revisions that grow as
+            // later changes of a call are read.
+            bytes: serde_json::to_vec(empty).map_or(0, |b| b.len()) + 1024,
             items: 0,
             limits,
         }
@@ -161,33 +162,49 @@ enum Item {
     Nothing,
 }
 
+/// Where a changed call went in the batch, for its revision to follow its later changes.
+enum Placed {
+    Call(usize),
+    Gone(usize),
+    Nothing,
+}
+
 /// The calls of the oldest queued changes, in order of change, as far as they fit; returns
-/// the last change taken.
+/// the last change taken. A call's revision is its last change taken (the queue has no index
+/// by call: one more would cost every hook): a later change of it, left for the next batch,
+/// sends it again with a higher one.
 fn changes(conn: &Connection, batch: &mut Batch, size: &mut Size) -> Result<Option<i64>> {
     let mut stmt =
         conn.prepare_cached("SELECT seq, call_id FROM central_changes ORDER BY seq LIMIT ?1")?;
     let mut rows = stmt.query([MAX_CHANGES as i64])?;
-    let mut seen = HashSet::new();
+    let mut placed: HashMap<String, Placed> = HashMap::new();
     let mut upto = None;
     while let Some(row) = rows.next()? {
         let (seq, call_id): (i64, String) = (row.get(0)?, row.get(1)?);
-        if !seen.contains(&call_id) {
-            match item(conn, &call_id)? {
-                Item::Call(call) => {
-                    if !size.take(json_len(&call)) {
-                        break;
+        match placed.get(&call_id) {
+            Some(Placed::Call(i)) => batch.calls[*i].revision = seq,
+            Some(Placed::Gone(i)) => batch.gone[*i].revision = seq,
+            Some(Placed::Nothing) => {}
+            None => {
+                let place = match item(conn, &call_id, seq)? {
+                    Item::Call(call) => {
+                        if !size.take(json_len(&call)) {
+                            break;
+                        }
+                        batch.calls.push(*call);
+                        Placed::Call(batch.calls.len() - 1)
                     }
-                    batch.calls.push(*call);
-                }
-                Item::Gone(gone) => {
-                    if !size.take(json_len(&gone)) {
-                        break;
+                    Item::Gone(gone) => {
+                        if !size.take(json_len(&gone)) {
+                            break;
+                        }
+                        batch.gone.push(gone);
+                        Placed::Gone(batch.gone.len() - 1)
                     }
-                    batch.gone.push(gone);
-                }
-                Item::Nothing => {}
+                    Item::Nothing => Placed::Nothing,
+                };
+                placed.insert(call_id, place);
             }
-            seen.insert(call_id);
         }
         upto = Some(seq);
     }
@@ -200,8 +217,7 @@ fn json_len(value: &impl serde::Serialize) -> usize {
 
 /// A changed call as it stands: its state, gone into another call (re-keyed: the event with
 /// its id is in that call now), or nothing (pruned with its events).
-fn item(conn: &Connection, call_id: &str) -> Result<Item> {
-    let revision = revision(conn, call_id)?;
+fn item(conn: &Connection, call_id: &str, revision: i64) -> Result<Item> {
     if let Some(call) = call_state(conn, call_id, revision)? {
         return Ok(Item::Call(Box::new(call)));
     }
@@ -217,13 +233,6 @@ fn item(conn: &Connection, call_id: &str) -> Result<Item> {
         }),
         _ => Item::Nothing,
     })
-}
-
-/// A call's revision: its last queued change (0 when none is queued).
-fn revision(conn: &Connection, call_id: &str) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM central_changes WHERE call_id = ?1")?
-        .query_row([call_id], |row| row.get(0))?)
 }
 
 const CALL_COLUMNS: &str = "id, direction, status, number, raw, name, started_at, ringing_at, \
@@ -293,9 +302,9 @@ fn events(conn: &Connection, call_id: &str) -> Result<Vec<EventState>> {
     Ok(events)
 }
 
-/// The next page of the backfill: the calls after `cursor`, by id, as far as they fit, with
-/// their revisions (0 unless a change of theirs is queued). Returns the new cursor, and whether
-/// no call is left after it.
+/// The next page of the backfill: the calls after `cursor`, by id, as far as they fit, at
+/// revision 0 (it runs while no change is queued: central takes them only where it has no
+/// copy). Returns the new cursor, and whether no call is left after it.
 fn backfill(
     conn: &Connection,
     cursor: Option<&str>,
@@ -310,7 +319,6 @@ fn backfill(
     let mut last = None;
     while let Some(row) = rows.next()? {
         let mut call = call_from_row(row, 0)?;
-        call.revision = revision(conn, &call.id)?;
         call.events = events(conn, &call.id)?;
         if !size.take(json_len(&call)) {
             return Ok((last, false));
@@ -532,9 +540,9 @@ mod tests {
             desk.record(i as f64 * 60.0, Incoming, &format!("40{i}"));
         }
         let one = json_len(&desk.build(Limits::default()).unwrap().batch.calls[0]);
-        // Room for about three calls.
+        // Room for three calls (the empty batch and its slack take under 1,200 bytes).
         let limits = Limits {
-            bytes: 400 + 3 * (one + 1),
+            bytes: 1200 + 3 * (one + 1),
             calls: MAX_CALLS,
         };
         let built = desk.build(limits).unwrap();

@@ -64,6 +64,35 @@ pub fn post(
     key: &DeskKey,
     body: &[u8],
 ) -> Answer {
+    post_with_date(client, central, key, body).0
+}
+
+/// How far this computer's clock is ahead of central's (negative: behind), in ms: the least
+/// and the most it can be, from central's `Date` (whole seconds) and the request's round trip.
+pub type Skew = (i64, i64);
+
+/// [`post`], and the clocks' skew as central's answer shows it (`doctor`).
+pub fn post_timed(
+    client: &reqwest::blocking::Client,
+    central: &Url,
+    key: &DeskKey,
+    body: &[u8],
+) -> (Answer, Option<Skew>) {
+    let sent = chrono::Utc::now().timestamp_millis();
+    let (answer, date) = post_with_date(client, central, key, body);
+    let received = chrono::Utc::now().timestamp_millis();
+    // Central's clock read somewhere in [date, date + 1 s) while this one read [sent, received].
+    let skew = date.map(|date| (sent - (date + 999), received - date));
+    (answer, skew)
+}
+
+/// The answer, and central's `Date` (Unix ms) when it sent one.
+fn post_with_date(
+    client: &reqwest::blocking::Client,
+    central: &Url,
+    key: &DeskKey,
+    body: &[u8],
+) -> (Answer, Option<i64>) {
     let id = format!("msg_{}", uuid::Uuid::new_v4());
     let timestamp = chrono::Utc::now().timestamp();
     let request = client
@@ -83,12 +112,22 @@ pub fn post(
             } else {
                 root_cause(&e)
             };
-            return Answer::Refused {
-                status: None,
-                error: format!("central is unreachable: {why}"),
-            };
+            let error = format!("central is unreachable: {why}");
+            return (
+                Answer::Refused {
+                    status: None,
+                    error,
+                },
+                None,
+            );
         }
     };
+    let date = response
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|d| d.timestamp_millis());
     let status = response.status();
     let location = response
         .headers()
@@ -103,24 +142,25 @@ pub fn post(
         &mut start,
     );
     let code = status.as_u16();
-    if status.is_success() {
-        return Answer::Accepted {
+    let answer = if status.is_success() {
+        Answer::Accepted {
             status: code,
             receipt: serde_json::from_slice(&start).ok(),
-        };
-    }
-    if let Err(e) = read
+        }
+    } else if let Err(e) = read
         && start.is_empty()
     {
-        return Answer::Refused {
+        Answer::Refused {
             status: Some(code),
             error: format!("central answered HTTP {code}, and then: {e}"),
-        };
-    }
-    Answer::Refused {
-        status: Some(code),
-        error: refusal(code, &start, location.as_deref()),
-    }
+        }
+    } else {
+        Answer::Refused {
+            status: Some(code),
+            error: refusal(code, &start, location.as_deref()),
+        }
+    };
+    (answer, date)
 }
 
 /// Central's error body: `{"error": {"code": …, "message": …}}`.
@@ -157,9 +197,13 @@ fn refusal(code: u16, body: &[u8], location: Option<&str>) -> String {
                 location.unwrap_or("no Location")
             );
         }
-        _ => "central answered",
+        _ => "",
     };
-    let mut error = format!("{what} ({code}{name})");
+    let mut error = if what.is_empty() {
+        format!("central answered HTTP {code}{name}")
+    } else {
+        format!("{what} ({code}{name})")
+    };
     if !message.is_empty() {
         error.push_str(": ");
         error.push_str(&message);
@@ -217,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             refusal(502, b"<html>Bad Gateway</html>", None),
-            "central answered (502): <html>Bad Gateway</html>"
+            "central answered HTTP 502: <html>Bad Gateway</html>"
         );
         assert!(refusal(302, b"", Some("/login")).contains("/login"));
     }
