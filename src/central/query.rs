@@ -1538,6 +1538,79 @@ mod cluster_tests {
     }
 
     #[test]
+    fn live_events_miss_nothing_while_desks_send_at_once() {
+        let db = testing::database();
+        // Eight desks, each sending its calls one batch per call, all at once; a reader follows
+        // the feed meanwhile and must see every event once.
+        let logs: Vec<DeskLog> = (0..8)
+            .map(|i| {
+                let mut log = DeskLog::new(&format!("desk-{i}"));
+                for j in 0..4 {
+                    log.incoming(T0 + j * HOUR + i, &format!("+49 30 {i}{j}000"), Some(1_000));
+                }
+                log
+            })
+            .collect();
+        let all: std::collections::HashSet<String> = logs
+            .iter()
+            .flat_map(|log| log.states(1))
+            .flat_map(|call| call.events.into_iter().map(|e| e.id))
+            .collect();
+        block_on(async {
+            let c = db.connect().await;
+            let mut desks = Vec::new();
+            for i in 0..logs.len() {
+                desks.push(testing::desk(&c, &format!("desk-{i}")).await);
+            }
+            let done = std::cell::Cell::new(0);
+            let send = |desk, log: &DeskLog| {
+                let c = c.clone();
+                let done = &done;
+                let states = log.states(1);
+                async move {
+                    for state in states {
+                        ingest::apply(&c, desk, &batch(vec![state]), NOW)
+                            .await
+                            .unwrap();
+                    }
+                    done.set(done.get() + 1);
+                }
+            };
+            let senders = futures_util::future::join_all(
+                desks.iter().zip(&logs).map(|(desk, log)| send(desk, log)),
+            );
+            let read = async {
+                let mut seen = std::collections::HashSet::new();
+                let mut last = 0;
+                loop {
+                    let finished = done.get() == logs.len();
+                    let frames = frames_after(&c, last, 5, NOW).await.unwrap();
+                    for frame in &frames {
+                        assert!(frame.seq > last);
+                        assert!(seen.insert(frame.id.clone()), "{} twice", frame.id);
+                        last = frame.seq;
+                    }
+                    if frames.is_empty() {
+                        if finished {
+                            return seen;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+            };
+            let ((), seen) = tokio::join!(
+                async {
+                    senders.await;
+                },
+                read
+            );
+            let missed: Vec<&String> = all.difference(&seen).collect();
+            assert!(missed.is_empty(), "the reader missed {missed:?}");
+            assert_eq!(seen.len(), all.len());
+        });
+    }
+
+    #[test]
     fn live_events_in_the_order_central_stored_them() {
         let db = testing::database();
         let mut log = DeskLog::new("desk-1");
