@@ -134,6 +134,8 @@ pub async fn apply(
 
     let stored = store_calls(&tx, desk.id, &store, now).await?;
     receipt.accepted = stored.len() as u64;
+    // Taken by another desk since they were read (only a desk sending ids not its own races).
+    receipt.refused += (store.len() - stored.len()) as u64;
     let new_calls = stored.iter().filter(|id| !copies.contains_key(id)).count() as i64;
     let stored: HashSet<Uuid> = stored.into_iter().collect();
     let store: Vec<&CheckedCall> = store
