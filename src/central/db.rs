@@ -49,8 +49,9 @@ pub struct Central {
 /// password.
 ///
 /// TLS: with `sslmode=prefer` (the default) or `require`, rustls (ring) checks the server's
-/// certificate against the system's roots (`rustls-platform-verifier`, as every HTTPS client
-/// of callhook does); `sslmode=disable` and Unix sockets go without.
+/// certificate against the system's roots (`rustls-platform-verifier`, as callhook's HTTPS
+/// clients do), and a certificate the system does not trust is refused, where libpq would
+/// encrypt without checking; `sslmode=disable` and Unix sockets go without TLS.
 pub async fn connect(url: &str) -> Result<Central> {
     let mut config: Config = url.trim().parse().map_err(|e| parse_error(&e))?;
     if config.get_connect_timeout().is_none() {

@@ -134,6 +134,8 @@ pub async fn apply(
 
     let stored = store_calls(&tx, desk.id, &store, now).await?;
     receipt.accepted = stored.len() as u64;
+    // Taken by another desk since they were read (only a desk sending ids not its own races).
+    receipt.refused += (store.len() - stored.len()) as u64;
     let new_calls = stored.iter().filter(|id| !copies.contains_key(id)).count() as i64;
     let stored: HashSet<Uuid> = stored.into_iter().collect();
     let store: Vec<&CheckedCall> = store
@@ -154,9 +156,12 @@ pub async fn apply(
     }
     note_numbers(&tx, &store).await?;
 
-    // From here to the commit, the live feed's numbers are taken one transaction at a time.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
-        .await?;
+    // From here to the commit, the live feed's numbers are taken one transaction at a time, so
+    // that they become visible in their order (a reader never passes one still to come).
+    if store.iter().any(|call| !call.events.is_empty()) {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
+            .await?;
+    }
     let new_events = store_events(&tx, desk.id, &store).await?;
     let (gone_calls, gone_events) = remove_calls(&tx, desk.id, &removals).await?;
     receipt.gone = removals.len() as u64;

@@ -28,6 +28,14 @@ pub enum By {
     Desk,
 }
 
+impl By {
+    /// Whether the groups go by a label of the calls (their number or desk) rather than by
+    /// their time.
+    pub fn is_labelled(self) -> bool {
+        matches!(self, By::Number | By::Desk)
+    }
+}
+
 /// The figures of a set of calls.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Figures {
@@ -216,11 +224,26 @@ impl Tally {
     /// Adds calls that started at local time `local` (to the hour: days, weeks, months, hours
     /// and weekdays go by it); `label` is their number, or their desk with [`By::Desk`].
     pub fn add(&mut self, local: &DateTime<Local>, label: &str, rows: &Rows) {
+        self.add_timed(local, rows);
+        self.add_labelled(label, rows);
+    }
+
+    /// Adds calls that started at local time `local` to the total, the busiest hours, and
+    /// their group when groups go by time; their number or desk is for [`Tally::add_labelled`].
+    pub fn add_timed(&mut self, local: &DateTime<Local>, rows: &Rows) {
         self.hours[local.hour() as usize] += rows.calls;
         self.total.add_rows(rows);
-        if let Some(by) = self.by {
+        if let Some(key) = self.by.and_then(|by| time_group(by, local)) {
+            self.groups.entry(key).or_default().add_rows(rows);
+        }
+    }
+
+    /// Adds calls to the group of `label`, their number or desk, when the groups go by that
+    /// (they count in the total through [`Tally::add_timed`]).
+    pub fn add_labelled(&mut self, label: &str, rows: &Rows) {
+        if self.by.is_some_and(By::is_labelled) {
             self.groups
-                .entry(group_key(by, local, label))
+                .entry((0, label.to_string()))
                 .or_default()
                 .add_rows(rows);
         }
@@ -237,7 +260,7 @@ impl Tally {
                 figures: figures.finish(),
             })
             .collect();
-        if matches!(by, Some(By::Number | By::Desk)) {
+        if by.is_some_and(By::is_labelled) {
             groups.sort_by(|a, b| {
                 b.figures
                     .calls
@@ -266,9 +289,10 @@ impl Tally {
     }
 }
 
-/// The group of calls, with a key that sorts the groups in their natural order.
-fn group_key(by: By, local: &DateTime<Local>, label: &str) -> (i64, String) {
-    match by {
+/// The group of calls that started at `local` when groups go by time, with a key that sorts
+/// the groups in their natural order.
+fn time_group(by: By, local: &DateTime<Local>) -> Option<(i64, String)> {
+    Some(match by {
         By::Day => (
             local.num_days_from_ce() as i64,
             local.format("%Y-%m-%d").to_string(),
@@ -287,8 +311,8 @@ fn group_key(by: By, local: &DateTime<Local>, label: &str) -> (i64, String) {
             local.weekday().num_days_from_monday() as i64,
             local.format("%a").to_string(),
         ),
-        By::Number | By::Desk => (0, label.to_string()),
-    }
+        By::Number | By::Desk => return None,
+    })
 }
 
 /// An hour of the day as groups and the busiest hours show it: `09:00`.
