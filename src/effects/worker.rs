@@ -91,6 +91,8 @@ struct Worker<'a> {
     reloads: usize,
     /// Failed attempts at central in this run.
     central_failures: usize,
+    /// When the config file was last changed, as this worker read it.
+    config_stamp: Option<std::time::SystemTime>,
     linger: Duration,
     summary: Summary,
 }
@@ -118,6 +120,7 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         drain_passes: 0,
         reloads: 0,
         central_failures: 0,
+        config_stamp: config_stamp(locations),
         linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
     };
@@ -153,6 +156,13 @@ fn lease_ms(config: &Config, lane: Lane) -> i64 {
         Lane::Fallback | Lane::Contacts => SHORT_LEASE_MS,
         Lane::Central => central_send::TIMEOUT.as_millis() as i64 + LEASE_MARGIN_MS,
     }
+}
+
+/// When the config file was last changed (`None` without one).
+fn config_stamp(locations: &Locations) -> Option<std::time::SystemTime> {
+    std::fs::metadata(&locations.config_path)
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 /// Whether the central lane has anything for this worker: a desk that delivers, or a link (or
@@ -544,6 +554,14 @@ impl Worker<'_> {
         if self.central_failures >= MAX_CENTRAL_FAILURES {
             return Ok(false);
         }
+        if config_stamp(self.locations) != self.config_stamp {
+            // A new key or central (an admin fixing a refused key, say): a new worker reads
+            // the config and takes the lane over at once, instead of this one trying on with
+            // what it read.
+            self.give_up(Lane::Central)?;
+            let _ = crate::effects::spawn::worker(self.locations);
+            return Ok(false);
+        }
         let desk = config.central.desk_name();
         let url = to.url.as_str();
         let now = now_ms();
@@ -603,6 +621,10 @@ impl Worker<'_> {
                 if smaller.is_some() && items > 1 {
                     // Too large, and it can be made smaller: again at once, halved.
                     next = now;
+                } else if matches!(status, Some(401 | 403)) {
+                    // A refused key stays refused until an admin gives the desk another: no
+                    // more attempts in this run (the next run reads the config afresh).
+                    self.central_failures = MAX_CENTRAL_FAILURES;
                 } else {
                     self.central_failures += 1;
                 }

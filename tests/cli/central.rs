@@ -430,8 +430,6 @@ fn a_desk_is_known_by_its_key_and_can_only_add_its_own_calls() {
     std::fs::write(&front.config, &block).unwrap();
     deliver_now(&front);
     // A new key for the same desk: the call from before is still its own.
-    eprintln!("OUTBOX {}", front.run(&["outbox"]));
-    eprintln!("CENTRAL {:?}", team.calls(None));
     wait_until(Duration::from_secs(30), "front's calls", || {
         team.calls(Some("front")).len() == 2
     });

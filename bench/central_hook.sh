@@ -9,7 +9,7 @@
 #     the link once and marks the lane wanted. Starting a worker, when the lane is free, costs
 #     what it costs for a webhook (bench/effects.sh);
 #   - with BASE=COMMIT (the version before the central lane): that version, no config.
-# Usage: bench/central.sh        (BASE=5fa6b50 bench/central.sh; RUNS=… ROUNDS=…)
+# Usage: bench/central_hook.sh        (BASE=5fa6b50 bench/central_hook.sh; RUNS=… ROUNDS=…)
 # Needs hyperfine, sqlite3 and python3; valgrind and strace optional. BASE is built in a
 # worktree ($BASE_TREE, default a temp dir) with a target dir of its own ($BASE_TARGET).
 set -euo pipefail
@@ -18,7 +18,7 @@ RUNS=${RUNS:-300}
 ROUNDS=${ROUNDS:-3}
 BASE=${BASE:-}
 for tool in hyperfine sqlite3 python3; do
-  command -v "$tool" >/dev/null || { echo "bench/central.sh needs $tool" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "bench/central_hook.sh needs $tool" >&2; exit 1; }
 done
 target=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release --quiet --bins
