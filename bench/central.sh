@@ -10,7 +10,7 @@
 #      of central's `GET /api/events`: the delay from each hook process to its frame;
 #   3. ingest: 50 simulated desks posting signed batches as fast as central takes them, for
 #      $INGEST_S seconds (default 30) each way: one event per batch (desks delivering as their
-#      calls happen), then $BACKLOG_CHANGES events per batch (default 1400, about 420 calls:
+#      calls happen), then $BACKLOG_CHANGES events per batch (default 1650, about 500 calls:
 #      desks with a backlog, whose batches hold up to 500 calls or 1 MiB); with the CPU time
 #      central and PostgreSQL took for it;
 #   4. queries: central's PostgreSQL filled directly with SQL (generate_series: 50 desks, 40 %
@@ -32,7 +32,7 @@ DESKS=${DESKS:-50}
 EVERY_MS=${EVERY_MS:-5000}
 DELAY_S=${DELAY_S:-60}
 INGEST_S=${INGEST_S:-30}
-BACKLOG_CHANGES=${BACKLOG_CHANGES:-1400}
+BACKLOG_CHANGES=${BACKLOG_CHANGES:-1650}
 CATCHUP_CALLS=${CATCHUP_CALLS:-600}
 STEPS=${STEPS:-catchup delay ingest queries}
 for tool in hyperfine curl python3 psql; do
@@ -85,6 +85,12 @@ ticks() {
   done
   echo "$t"
 }
+
+echo "Machine: $(nproc) cores ($(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1)), \
+$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GB of memory; PostgreSQL \
+$(sql -c 'SHOW server_version' | cut -d' ' -f1) with its default settings (and fsync off, as \
+examples/central runs it)."
+echo
 
 if step catchup; then
   echo "catch-up: a day of $CATCHUP_CALLS calls on a desk that joins central…" >&2

@@ -10,14 +10,15 @@
 //!     revision that grows. As fast as central answers, for S seconds (default 30) or until N
 //!     calls are complete. Prints one JSON object: calls and events stored per second,
 //!     batches, errors, central's receipts, and the time per batch (median, p90, p99, max).
-//! desks delay CENTRAL HOOK [--prefix P] [--desks K] [--seconds S] [--every-ms G]
+//! desks delay CENTRAL HOOK [--prefix P] [--desks K] [--seconds S] [--every-ms G] [--trace F]
 //!     K real desks (default 50, the desks named P…, default `desk-`), each a temp dir with a
 //!     database and a config of its own (`[central]` url, desk, key), whose hook processes
 //!     (`HOOK event …`; HOOK is callhookw, which starts the worker beside it) take a call
 //!     every G ms on average (default 5000) per desk, for S seconds (default 60), while one
 //!     SSE client reads central's `GET /api/events`. Prints the delay from each hook
 //!     process's start, and from its end, to its event's frame at central (one monotonic
-//!     clock, in this process): min, median, p90, p99, max.
+//!     clock, in this process): min, median, p90, p99, max. `--trace F` writes every event's
+//!     times (wall clock, ms) to F, a JSON object a line.
 //! desks catchup CENTRAL HOOK [--desk NAME] [--calls N]
 //!     A desk (default `catchup`) stores a day of N calls (default 600) through its real hook
 //!     with `--time`, before it knows central; then its `[central]` is set and `HOOK deliver`
@@ -655,6 +656,7 @@ impl RealDesk {
 /// A hook process of the delay run.
 struct Fired {
     key: String,
+    desk: usize,
     start: Instant,
     end: Instant,
     code: i32,
@@ -715,6 +717,11 @@ fn delay(central: &Central, args: &Args) -> Value {
 
     let load_before = load();
     let start = Instant::now();
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64()
+        * 1000.0;
     let deadline = start + Duration::from_secs_f64(seconds);
     let desks = Arc::new(desks);
     let threads: Vec<_> = (0..count)
@@ -741,6 +748,7 @@ fn delay(central: &Central, args: &Args) -> Value {
                         let (start, end, code) = desk.event(kind, &number, None);
                         fired.push(Fired {
                             key: format!("{number} call.{}", kind.as_str()),
+                            desk: i,
                             start,
                             end,
                             code,
@@ -776,12 +784,24 @@ fn delay(central: &Central, args: &Args) -> Value {
         }
     }
     let (mut after_start, mut after_end, mut hook) = (Vec::new(), Vec::new(), Vec::new());
+    let mut trace = String::new();
+    // Wall-clock times for the trace, to set beside central's own (calls.received_at).
+    let wall = |at: Instant| epoch_ms + ms_since(start, at);
     for f in &fired {
         hook.push(ms_since(f.start, f.end));
-        if let Some(at) = received.get(&f.key) {
+        let frame = received.get(&f.key);
+        if let Some(at) = frame {
             after_start.push(ms_since(f.start, *at));
             after_end.push(ms_since(f.end, *at));
         }
+        trace += &format!(
+            "{}\n",
+            json!({"key": f.key, "desk": f.desk, "start_ms": wall(f.start), "end_ms": wall(f.end),
+                   "frame_ms": frame.map(|at| wall(*at)), "code": f.code})
+        );
+    }
+    if let Some(path) = args.options.get("trace") {
+        std::fs::write(path, trace).expect("the trace");
     }
     let calls = fired
         .iter()
