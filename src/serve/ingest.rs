@@ -75,7 +75,10 @@ pub async fn ingest(
             "the signature does not match the desk key and the body".into(),
         ));
     }
-    let desk = match desks::by_key(&central, &public).await.map_err(unavailable)? {
+    let desk = match desks::by_key(&central, &public)
+        .await
+        .map_err(unavailable)?
+    {
         KeyLookup::Active(desk) => desk,
         KeyLookup::Revoked(name) => {
             return Err(refuse(
