@@ -642,7 +642,7 @@
           d.reported_name && d.reported_name !== d.name ? text('calls itself ' + d.reported_name, 'note') : null
         )
       ),
-      h('td', { class: 'key ' + (revoked ? 'revoked' : 'active') }, revoked ? ['revoked ', timeEl(d.revoked_at)] : 'active'),
+      h('td', { class: 'key ' + (revoked ? 'revoked' : 'active'), title: d.key || null }, revoked ? ['revoked ', timeEl(d.revoked_at)] : 'active'),
       h('td', null, d.last_contact_at ? timeEl(d.last_contact_at) : 'never'),
       h('td', { class: 'num', title: 'changes the desk still had to send at its last contact' }, waiting == null ? '–' : String(waiting)),
       h('td', null, d.backfilled ? 'done' : 'not yet'),
