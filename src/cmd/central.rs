@@ -7,7 +7,8 @@ use std::io::Write;
 use anyhow::{Context, Result, anyhow, bail};
 use comfy_table::Cell;
 
-use crate::central::{Central, block_on, desks};
+use crate::central::db::{self, Central, block_on};
+use crate::central::desks;
 use crate::config::locations::Locations;
 use crate::report::output::{self, caller_safe, local_time};
 
@@ -68,7 +69,7 @@ pub fn connect(locations: &Locations) -> Result<Central> {
     let url = locations.config.central.database.as_deref().ok_or_else(|| {
         anyhow!("{file}: [central] database is not set: this is not a central server")
     })?;
-    block_on(Central::connect(url)).with_context(|| format!("{file}: [central] database"))
+    block_on(db::connect(url)).with_context(|| format!("{file}: [central] database"))
 }
 
 fn add(locations: &Locations, central: &Central, name: &str, url: Option<url::Url>) -> Result<()> {

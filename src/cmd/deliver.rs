@@ -26,6 +26,19 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
             "Delivered {}, retrying {}, failed {}, skipped {}.",
             summary.delivered, summary.retrying, summary.failed, summary.skipped
         );
+        if summary.central_batches > 0 {
+            println!(
+                "Central took {} in {}.",
+                crate::report::output::plural(summary.central_calls, "call", "calls"),
+                crate::report::output::plural(summary.central_batches, "batch", "batches")
+            );
+        }
+        if let Some(error) = &summary.central_error {
+            println!(
+                "Central: {}; the changes wait on this desk (callhook outbox shows the lane).",
+                crate::report::output::terminal_safe(error)
+            );
+        }
         if summary.drained + summary.rejected > 0 {
             println!(
                 "Stored {} from the fallback log; {} cannot be stored (see callhook doctor).",

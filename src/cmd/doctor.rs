@@ -9,6 +9,9 @@ use anyhow::Result;
 use comfy_table::{Cell, Color};
 
 use crate::config::locations::Locations;
+use crate::effects::central::batch::Batch;
+use crate::effects::central::link::{self, Progress};
+use crate::effects::central::send::{self as central_send, Answer};
 use crate::effects::webhook::send::{self, Outcome};
 use crate::log::call::now_ms;
 use crate::log::db;
@@ -91,6 +94,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
     webhooks(locations, args.send, &mut report);
     popup(locations, &mut report);
     serve(locations, &mut report);
+    central(locations, &mut report);
 
     let colour = output::colour();
     let mut table = output::fitted(["Check", "", "Detail", "How to fix"]);
@@ -926,6 +930,192 @@ fn serve(locations: &Locations, report: &mut Report) {
             "none yet",
             "`callhook serve` creates it on its first start",
         ),
+    }
+}
+
+/// The desk's replication to central: a key that central accepts (an empty signed batch, which
+/// stores nothing), the changes waiting and the last success, and a plain http URL beyond
+/// this computer.
+fn central(locations: &Locations, report: &mut Report) {
+    let config = &locations.config.central;
+    let progress = open_as_is(&locations.db)
+        .ok()
+        .filter(|_| locations.db.exists())
+        .and_then(|conn| link::progress(&conn).ok().flatten());
+    let Some(to) = config.delivery() else {
+        if config.key.is_some() {
+            report.add(
+                "central",
+                Level::Warn,
+                "[central] key is set, but no url: nothing is sent",
+                "set [central] url to central's address",
+            );
+        } else if let Some(progress) = progress.filter(|_| locations.config_error.is_none()) {
+            report.add(
+                "central",
+                Level::Note,
+                format!(
+                    "[central] left the config; the link to {} remains, with {}",
+                    progress.link.url,
+                    plural(progress.waiting as usize, "change", "changes")
+                ),
+                "the next worker removes it (callhook deliver does it now)",
+            );
+        }
+        return;
+    };
+    let url = to.url;
+    if url.scheme() == "http" && !is_loopback(url) {
+        report.add(
+            "central",
+            Level::Warn,
+            format!("{url} is plain http: the call data crosses the network in clear"),
+            "serve central over https ([serve] tls_cert and tls_key there), and use an https url",
+        );
+    }
+    let progress = progress.filter(|p| p.link.url == url.as_str());
+    let batch = Batch {
+        desk: config.desk_name(),
+        sent_at: now_ms(),
+        backlog: progress.as_ref().map_or(0, |p| p.waiting as u64),
+        backfilled: progress.as_ref().is_some_and(|p| p.link.backfill_done),
+        calls: Vec::new(),
+        gone: Vec::new(),
+    };
+    let body = serde_json::to_vec(&batch).unwrap_or_default();
+    let (answer, skew) = match central_send::client() {
+        Ok(client) => central_send::post_timed(&client, url, to.key(), &body),
+        Err(e) => {
+            let error = format!("cannot set up HTTP: {e}");
+            (
+                Answer::Refused {
+                    status: None,
+                    error,
+                },
+                None,
+            )
+        }
+    };
+    if let Some(skew) = skew {
+        clock_skew(skew, report);
+    }
+    match answer {
+        Answer::Accepted { receipt, .. } => {
+            let known = receipt
+                .map(|r| format!(": central knows this desk as {}", r.desk))
+                .unwrap_or_default();
+            report.add(
+                "central",
+                Level::Ok,
+                format!("{url} accepts this desk's key{known}"),
+                "",
+            );
+        }
+        Answer::Refused {
+            status: Some(401),
+            error,
+        } => report.add(
+            "central",
+            Level::Fail,
+            format!("{url}: the desk key was refused (revoked or wrong): {error}"),
+            "nothing is lost: the desk keeps its changes until central takes them; put the key \
+             `callhook central add-desk` gave for this desk in [central] key",
+        ),
+        Answer::Refused { error, .. } => report.add(
+            "central",
+            Level::Fail,
+            format!("{url}: {error}"),
+            "check the URL, DNS, firewall and proxy, and that central runs; the desk keeps its \
+             changes meanwhile",
+        ),
+    }
+    central_backlog(progress.as_ref(), report);
+}
+
+/// The most this desk's clock may be off central's: central shows each call with its desk's
+/// times.
+const MAX_SKEW_MS: i64 = 2_000;
+
+/// This desk's clock against central's, warned of when it is surely more than
+/// [`MAX_SKEW_MS`] off (central's `Date` has whole seconds, and the request takes its time).
+fn clock_skew((least, most): central_send::Skew, report: &mut Report) {
+    let off = if least > MAX_SKEW_MS {
+        Some((least, "ahead of"))
+    } else if most < -MAX_SKEW_MS {
+        Some((-most, "behind"))
+    } else {
+        None
+    };
+    if let Some((ms, how)) = off {
+        report.add(
+            "central clock",
+            Level::Warn,
+            format!(
+                "this computer's clock is at least {:.1} s {how} central's: central shows this \
+                 desk's calls at this desk's times",
+                ms as f64 / 1000.0
+            ),
+            "synchronise the clocks (Windows time service, NTP)",
+        );
+    }
+}
+
+/// The changes waiting for central, and how long since it last took any.
+fn central_backlog(progress: Option<&Progress>, report: &mut Report) {
+    let Some(progress) = progress else {
+        report.add(
+            "central backlog",
+            Level::Note,
+            "not linked yet",
+            "the worker links this desk at the next call event, then sends it the whole log",
+        );
+        return;
+    };
+    let link = &progress.link;
+    let waiting = plural(progress.waiting as usize, "change waits", "changes wait");
+    let backfill = if link.backfill_done {
+        "backfill done".to_string()
+    } else {
+        format!(
+            "backfill {} of {} calls",
+            progress.backfilled, progress.calls
+        )
+    };
+    let last = match link.last_ok_at {
+        Some(at) => format!("last success {}", output::local_time(at)),
+        None => format!(
+            "no success since the link ({})",
+            output::local_time(link.linked_at)
+        ),
+    };
+    let since = link.last_ok_at.unwrap_or(link.linked_at);
+    let late = (progress.waiting > 0 || !link.backfill_done) && now_ms() - since > 3_600_000;
+    let detail = format!("{waiting}; {backfill}; {last}");
+    if late {
+        let error = link
+            .last_error
+            .as_deref()
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        report.add(
+            "central backlog",
+            Level::Warn,
+            format!("{detail}{error}"),
+            "nothing is lost: they go when central takes them; callhook outbox shows the lane, \
+             callhook deliver tries now",
+        );
+    } else {
+        report.add("central backlog", Level::Ok, detail, "");
+    }
+}
+
+/// Whether a URL names this computer (plain http to it stays on the machine).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 struct CentralDetail {
     call: CallRecord,
     events: Vec<EventJson>,
+    desk: String,
 }
 
 fn show_central(locations: &Locations, args: &Args) -> Result<()> {
@@ -67,7 +68,8 @@ fn show_central(locations: &Locations, args: &Args) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let read: CentralDetail = serde_json::from_value(detail)?;
+    let mut read: CentralDetail = serde_json::from_value(detail)?;
+    read.call.desk = read.desk;
     let call = read.call.into_row()?;
     let mut events = read.events;
     for event in &mut events {

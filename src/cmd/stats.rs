@@ -36,8 +36,8 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     if args.team.central {
         let mut query = team::filter_query(&filter, &args.team.desk);
         if let Some(by) = args.by {
-            let by = serde_json::to_value(by)?;
-            query.push(("by", by.as_str().unwrap_or_default().to_string()));
+            let by = clap::ValueEnum::to_possible_value(&by).expect("every --by has a name");
+            query.push(("by", by.get_name().to_string()));
         }
         let report: Report = team::Team::new(locations)?.get("/api/stats", &query)?;
         return print(&report, args.format);

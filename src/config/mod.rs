@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::duration::duration;
+use crate::effects::central::settings::{CentralConfig, Delivery};
 use crate::effects::popup::PopupConfig;
 use crate::effects::retry::OutboxConfig;
 use crate::effects::webhook::WebhookConfig;
@@ -34,6 +35,7 @@ pub struct Config {
     pub contacts: ContactsConfig,
     pub serve: ServeConfig,
     pub microsip: MicrosipConfig,
+    pub central: CentralConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -56,9 +58,9 @@ pub struct DatabaseConfig {
 const DATABASE_KEYS: [&str; 2] = ["path", "synchronous"];
 
 /// The config's top-level tables.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "database", "calls", "numbers", "webhook", "popup", "outbox", "privacy", "contacts", "serve",
-    "microsip",
+    "microsip", "central",
 ];
 
 /// Whether a broken config still says which database it names: `[database]` (if any) has its
@@ -276,6 +278,11 @@ impl Config {
         !self.webhooks.is_empty() || self.popup.is_some()
     }
 
+    /// Where this desk replicates its calls: `[central] url` and `key` both set.
+    pub fn central_delivery(&self) -> Option<Delivery<'_>> {
+        self.central.delivery()
+    }
+
     /// Checks what the types cannot; the error names the dotted key.
     fn validate(&self) -> Result<(), (String, String)> {
         within(&self.calls.window, "calls.window", MINUTE, 7 * DAY)?;
@@ -356,6 +363,7 @@ impl Config {
         self.microsip
             .validate()
             .map_err(|message| ("microsip.program".to_string(), message))?;
+        self.central.validate()?;
         Ok(())
     }
 }
@@ -457,6 +465,86 @@ mod tests {
         assert!(config.privacy.redact_key.is_some());
         assert!(config.contacts.xml.is_some() && config.contacts.csv.is_some());
         assert!(config.microsip.program.is_some());
+        let central = config.central.delivery().unwrap();
+        assert_eq!(
+            central.url.as_str(),
+            "https://callhook.office.example:8765/"
+        );
+        assert_eq!(config.central.desk_name(), "FRONTDESK-1");
+        assert!(config.central.database.is_some() && config.central.token.is_some());
+    }
+
+    #[test]
+    fn central_is_checked_and_its_secrets_never_shown() {
+        let key = crate::effects::central::key::DeskKey::generate().unwrap();
+        let config = parse(&format!(
+            "[central]\nurl = \"https://central.example.com\"\nkey = \"{}\"\n",
+            key.secret_text()
+        ))
+        .unwrap();
+        let to = config.central_delivery().unwrap();
+        assert_eq!(to.key(), &key);
+        // The computer's name when none is given.
+        assert_eq!(config.central.desk_name(), crate::platform::host_name());
+        // Without a key (or a URL) there is nothing to deliver.
+        let config = parse("[central]\nurl = \"https://central.example.com\"\n").unwrap();
+        assert!(config.central_delivery().is_none());
+
+        let secret = "whsk_AAAAsecretAAAA";
+        let password = "postgresql://callhook:hunter2@db.example.com/calls";
+        for (text, key, shown) in [
+            (
+                format!("[central]\n\nkey = \"{secret}\"\n"),
+                "central.key",
+                secret,
+            ),
+            (
+                format!("[central]\n\nkey = \"{}x\"\n", key.secret_text()),
+                "central.key",
+                key.secret_text(),
+            ),
+            (
+                format!("[central]\n\ndatabase = \"{}\"\n", &password[10..]),
+                "central.database",
+                "hunter2",
+            ),
+            (
+                "[central]\n\nurl = \"ftp://central.example.com/\"\n".to_string(),
+                "central.url",
+                "",
+            ),
+            (
+                "[central]\n\ndesk = \" \"\n".to_string(),
+                "central.desk",
+                "",
+            ),
+            (
+                "[central]\n\ntoken = \"a b\"\n".to_string(),
+                "central.token",
+                "a b",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.key.as_deref(), Some(key), "{message}");
+            assert_eq!(err.position.map(|p| p.0), Some(3), "{message}");
+            assert!(
+                shown.is_empty() || !message.contains(shown),
+                "{message} shows {shown}"
+            );
+        }
+        let err = parse("[central]\nurl = \"https://c.example.com\"\nkye = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("kye"), "{err}");
+        // Nor does the config's debug output.
+        let config = parse(&format!(
+            "[central]\ndatabase = \"{password}\"\ntoken = \"t0k\"\n"
+        ))
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("t0k"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Result;
 use rusqlite::{Connection, params};
 
 /// The kinds of background work, each done by one worker at a time. A delivery's kind is the
-/// lane it goes in: `popup` or `webhook`.
+/// lane it goes in: `popup` or `webhook`; `central` has a queue of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lane {
@@ -18,10 +18,18 @@ pub enum Lane {
     Fallback,
     /// Reading changed contact files.
     Contacts,
+    /// Replicating the call log to central (team mode).
+    Central,
 }
 
 impl Lane {
-    pub const ALL: [Lane; 4] = [Lane::Contacts, Lane::Fallback, Lane::Popup, Lane::Webhook];
+    pub const ALL: [Lane; 5] = [
+        Lane::Contacts,
+        Lane::Fallback,
+        Lane::Popup,
+        Lane::Webhook,
+        Lane::Central,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +37,7 @@ impl Lane {
             Lane::Webhook => "webhook",
             Lane::Fallback => "fallback",
             Lane::Contacts => "contacts",
+            Lane::Central => "central",
         }
     }
 }

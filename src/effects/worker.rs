@@ -1,7 +1,8 @@
 //! The detached worker (`callhook deliver`): reads changed contact files, stores the events of
-//! the fallback logs, opens popups and delivers webhooks (in event order per endpoint), one
-//! worker per lane at a time. Every write it makes is a short turn of the writers' lock: it
-//! never reads a file or the network, nor waits for a program, while holding it.
+//! the fallback logs, opens popups, delivers webhooks (in event order per endpoint) and
+//! replicates the call log to central, one worker per lane at a time. Every write it makes is a
+//! short turn of the writers' lock: it never reads a file or the network, nor waits for a
+//! program, while holding it.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -11,6 +12,9 @@ use rusqlite::Connection;
 
 use crate::config::Config;
 use crate::config::locations::Locations;
+use crate::effects::central::link::{self, Delivered};
+use crate::effects::central::replicate::{self, Limits};
+use crate::effects::central::send::{self as central_send, Answer};
 use crate::effects::drain::{self, Drain};
 use crate::effects::lease::{self, Lane};
 use crate::effects::outbox::{self, Delivery, Status};
@@ -44,6 +48,14 @@ const MAX_DRAIN_PASSES: usize = 10;
 const DRAIN_RETRY: Duration = Duration::from_millis(500);
 /// A contact file that keeps changing is read at most this often per run.
 const MAX_RELOADS: usize = 3;
+/// The worker stays for a retry of central only when it is due this soon; later ones are made
+/// by the worker of the next event, or a scheduled `callhook deliver`.
+const CENTRAL_STAY_MS: i64 = 60_000;
+/// Failed attempts at central per run: a short `[outbox] retries` schedule keeps no worker
+/// trying for ever while central is away (it never gives the changes up).
+const MAX_CENTRAL_FAILURES: usize = 3;
+/// Queued changes forgotten per write turn once `[central]` left the config.
+const FORGET_PER_TURN: usize = 10_000;
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -58,6 +70,11 @@ pub struct Summary {
     pub drained: usize,
     /// Lines of the fallback logs that cannot be stored (kept in `.rejected` files).
     pub rejected: usize,
+    /// Batches central took, and the calls in them.
+    pub central_batches: usize,
+    pub central_calls: usize,
+    /// The last attempt at central failed so.
+    pub central_error: Option<String>,
 }
 
 struct Worker<'a> {
@@ -72,6 +89,10 @@ struct Worker<'a> {
     drain_again: Option<Instant>,
     drain_passes: usize,
     reloads: usize,
+    /// Failed attempts at central in this run.
+    central_failures: usize,
+    /// When the config file was last changed, as this worker read it.
+    config_stamp: Option<std::time::SystemTime>,
     linger: Duration,
     summary: Summary,
 }
@@ -98,10 +119,16 @@ pub fn deliver(locations: &Locations, linger: bool) -> Result<Summary> {
         drain_again: None,
         drain_passes: 0,
         reloads: 0,
+        central_failures: 0,
+        config_stamp: config_stamp(locations),
         linger: if linger { LINGER } else { Duration::ZERO },
         summary: Summary::default(),
     };
-    worker.take(&Lane::ALL, false)?;
+    let mut lanes = Lane::ALL.to_vec();
+    if !central_wanted(&worker.conn, locations)? {
+        lanes.retain(|&lane| lane != Lane::Central);
+    }
+    worker.take(&lanes, false)?;
     if worker.lanes.is_empty() {
         return Ok(Summary {
             busy: true,
@@ -127,6 +154,43 @@ fn lease_ms(config: &Config, lane: Lane) -> i64 {
             longest.unwrap_or_default().as_millis() as i64 + LEASE_MARGIN_MS
         }
         Lane::Fallback | Lane::Contacts => SHORT_LEASE_MS,
+        Lane::Central => central_send::TIMEOUT.as_millis() as i64 + LEASE_MARGIN_MS,
+    }
+}
+
+/// When the config file was last changed (`None` without one).
+fn config_stamp(locations: &Locations) -> Option<std::time::SystemTime> {
+    std::fs::metadata(&locations.config_path)
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// Whether the central lane has anything for this worker: a desk that delivers, or a link (or
+/// changes) left from a `[central]` that has since left the config. A config with errors may
+/// have lost `[central]` to a typo: nothing of the link is undone then.
+fn central_wanted(conn: &Connection, locations: &Locations) -> Result<bool> {
+    if locations.config.central_delivery().is_some() {
+        return Ok(true);
+    }
+    if locations.config_error.is_some() {
+        return Ok(false);
+    }
+    Ok(link::get(conn)?.is_some() || link::orphan_changes(conn)?)
+}
+
+/// Whether a delivery lane has work due now (checked before it is let go). The central lane is
+/// not due to a worker that gave up on it for this run.
+fn due(conn: &Connection, config: &Config, lane: Lane, central_failures: usize) -> Result<bool> {
+    let now = now_ms();
+    match lane {
+        Lane::Popup | Lane::Webhook => outbox::due(conn, lane, now),
+        Lane::Central => match config.central_delivery() {
+            Some(to) if central_failures < MAX_CENTRAL_FAILURES => {
+                link::due(conn, to.url.as_str(), now)
+            }
+            _ => Ok(false),
+        },
+        Lane::Fallback | Lane::Contacts => Ok(false),
     }
 }
 
@@ -153,6 +217,9 @@ impl Worker<'_> {
             if self.holds(Lane::Webhook) {
                 worked |= self.webhook()?;
             }
+            if self.holds(Lane::Central) {
+                worked |= self.central()?;
+            }
             if worked {
                 last_work = Instant::now();
                 continue;
@@ -175,11 +242,12 @@ impl Worker<'_> {
     /// some after their worker let them go).
     fn take(&mut self, lanes: &[Lane], due_only: bool) -> Result<()> {
         let (holder, config) = (self.holder.clone(), self.config);
+        let failures = self.central_failures;
         let taken = self.write(|tx| {
             let now = now_ms();
             let mut taken = Vec::new();
             for &lane in lanes {
-                if (!due_only || outbox::due(tx, lane, now)?)
+                if (!due_only || due(tx, config, lane, failures)?)
                     && lease::acquire(tx, lane, &holder, now + lease_ms(config, lane), now)?
                 {
                     taken.push(lane);
@@ -199,10 +267,10 @@ impl Worker<'_> {
     /// hook that wanted the lane (checked in the same turn as the release, so that a hook
     /// either sees the lease or is seen). False when the lane is kept, to look once more.
     fn release(&mut self, lane: Lane) -> Result<bool> {
-        let holder = self.holder.clone();
-        let delivers = matches!(lane, Lane::Popup | Lane::Webhook);
+        let (holder, config) = (self.holder.clone(), self.config);
+        let failures = self.central_failures;
         let released = self.write(|tx| {
-            if delivers && outbox::due(tx, lane, now_ms())? {
+            if due(tx, config, lane, failures)? {
                 return Ok(false);
             }
             lease::release(tx, lane, &holder)
@@ -283,7 +351,7 @@ impl Worker<'_> {
         self.summary.rejected += pass.rejected;
         if pass.stored > 0 {
             // Their deliveries need a worker; their lanes may have been let go meanwhile.
-            self.take(&[Lane::Popup, Lane::Webhook], true)?;
+            self.take(&[Lane::Popup, Lane::Webhook, Lane::Central], true)?;
         }
         self.drain_again = pass.again_in.map(|wait| Instant::now() + wait);
         if pass.again_in.is_none() {
@@ -476,6 +544,116 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// Sends central the next batch when one is due: the link made first if the config names
+    /// a new central, undone if `[central]` left the config. False when nothing was due.
+    fn central(&mut self) -> Result<bool> {
+        let config = self.config;
+        let Some(to) = config.central_delivery() else {
+            return self.unlink();
+        };
+        if self.central_failures >= MAX_CENTRAL_FAILURES {
+            return Ok(false);
+        }
+        if config_stamp(self.locations) != self.config_stamp {
+            // A new key or central (an admin fixing a refused key, say): a new worker reads
+            // the config and takes the lane over at once, instead of this one trying on with
+            // what it read.
+            self.give_up(Lane::Central)?;
+            let _ = crate::effects::spawn::worker(self.locations);
+            return Ok(false);
+        }
+        let desk = config.central.desk_name();
+        let url = to.url.as_str();
+        let now = now_ms();
+        let mut current = link::get(&self.conn)?;
+        if link::needs_linking(current.as_ref(), url, &desk) {
+            self.write(|tx| link::link(tx, url, &desk, now))?;
+            current = link::get(&self.conn)?;
+        }
+        let Some(current) = current.filter(|l| l.next_at <= now) else {
+            return Ok(false);
+        };
+        let limits = Limits::of(&current);
+        let Some(built) = replicate::build(&mut self.conn, &desk, limits, now)? else {
+            return Ok(false);
+        };
+        let mut done = Delivered {
+            linked_at: built.linked_at,
+            upto: built.upto,
+            cursor: built.cursor.as_deref(),
+            backfill_done: built.backfill_done,
+            status: None,
+        };
+        if built.is_empty() {
+            // Pruned calls only (central keeps them), or the end of the backfill.
+            self.write(|tx| link::delivered(tx, &done, now_ms()))?;
+            return Ok(true);
+        }
+        // A request can take its whole timeout: a popup queued meanwhile gets a worker of its
+        // own instead of waiting.
+        if self.holds(Lane::Popup) && !self.release(Lane::Popup)? {
+            return Ok(true);
+        }
+        if !self.renew(Lane::Central)? {
+            return Ok(false);
+        }
+        let body = serde_json::to_vec(&built.batch)?;
+        if self.client.is_none() {
+            self.client = Some(central_send::client().context("cannot set up HTTP")?);
+        }
+        let client = self.client.as_ref().unwrap();
+        let answer = central_send::post(client, to.url, to.key(), &body);
+        let now = now_ms();
+        match answer {
+            Answer::Accepted { status, .. } => {
+                done.status = Some(status);
+                self.write(|tx| link::delivered(tx, &done, now))?;
+                self.summary.central_batches += 1;
+                self.summary.central_calls += built.batch.calls.len();
+                self.summary.central_error = None;
+            }
+            Answer::Refused { status, ref error } => {
+                let attempts = current.attempts + 1;
+                let seed = now as u64 ^ (attempts as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut next = link::next_try(&config.outbox, attempts, now, seed);
+                let items = built.batch.calls.len() + built.batch.gone.len();
+                let smaller = answer.too_large().then(|| limits.halved(body.len()));
+                if smaller.is_some() && items > 1 {
+                    // Too large, and it can be made smaller: again at once, halved.
+                    next = now;
+                } else if matches!(status, Some(401 | 403)) {
+                    // A refused key stays refused until an admin gives the desk another: no
+                    // more attempts in this run (the next run reads the config afresh).
+                    self.central_failures = MAX_CENTRAL_FAILURES;
+                } else {
+                    self.central_failures += 1;
+                }
+                self.write(|tx| link::failed(tx, built.linked_at, status, error, next, smaller))?;
+                self.summary.central_error = Some(error.clone());
+            }
+        }
+        Ok(true)
+    }
+
+    /// `[central]` left the config: the link goes, so that nothing more is queued, and the
+    /// queued changes after it, in short turns.
+    fn unlink(&mut self) -> Result<bool> {
+        if self.locations.config_error.is_some() {
+            // A typo may have taken `[central]` out: the link stays until the config is sound.
+            self.give_up(Lane::Central)?;
+            return Ok(false);
+        }
+        let forgotten = self.write(|tx| {
+            link::unlink(tx)?;
+            link::forget_changes(tx, FORGET_PER_TURN)
+        })?;
+        if forgotten == FORGET_PER_TURN {
+            return Ok(true);
+        }
+        self.release(Lane::Central)?;
+        Ok(false)
+    }
+
     /// Nothing to do: after [`LINGER`], give up the lanes with nothing coming soon; wait for
     /// the rest.
     fn idle(&mut self, last_work: Instant) -> Result<()> {
@@ -491,6 +669,17 @@ impl Worker<'_> {
                     Lane::Webhook => {
                         let next = outbox::next_due(&self.conn, lane)?;
                         if next.is_none_or(|t| t - now > stay) {
+                            self.release(lane)?;
+                        }
+                    }
+                    Lane::Central if self.central_failures >= MAX_CENTRAL_FAILURES => {
+                        // Central is away: the next event's worker, or a scheduled deliver,
+                        // tries again.
+                        self.give_up(lane)?;
+                    }
+                    Lane::Central => {
+                        let next = link::next_due(&self.conn)?;
+                        if next.is_none_or(|t| t - now > CENTRAL_STAY_MS) {
                             self.release(lane)?;
                         }
                     }
@@ -514,6 +703,16 @@ impl Worker<'_> {
             }
             if !lingering {
                 self.renew(Lane::Webhook)?;
+            }
+        }
+        if self.holds(Lane::Central) {
+            if self.central_failures < MAX_CENTRAL_FAILURES
+                && let Some(next) = link::next_due(&self.conn)?
+            {
+                wait = wait.min(next - now);
+            }
+            if !lingering {
+                self.renew(Lane::Central)?;
             }
         }
         if let Some(at) = self.drain_again.filter(|_| self.holds(Lane::Fallback)) {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::config::locations::Locations;
+use crate::effects::central::link;
 use crate::effects::drain;
 use crate::effects::lease::{self, Lane};
 use crate::effects::outbox;
@@ -56,6 +57,13 @@ pub fn store(locations: &Locations, event: &NewEvent, deadline: Instant) -> Resu
                     lanes.push(lane);
                 }
             }
+        }
+        // Replication to central: one read of the link (this event's change is queued by the
+        // triggers already); the worker does the rest, the hook never waits for central.
+        if let Some(to) = config.central_delivery()
+            && link::due_after_change(tx, to.url.as_str(), now)?
+        {
+            lanes.push(Lane::Central);
         }
         lease::claim(tx, &lanes, now)
     })

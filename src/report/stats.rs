@@ -1,12 +1,13 @@
 //! The statistics of `callhook stats` and `GET /api/stats`: counts per status, answer rate,
-//! talk and ring times, busiest hours; overall or per day, week, month, hour, weekday or number.
+//! talk and ring times, busiest hours; overall or per day, week, month, hour, weekday, number or
+//! desk.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{DateTime, Datelike, Local, Timelike};
 use rusqlite::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::log::call::{Direction, Status, rfc3339};
 use crate::log::caller::NumberPlan;
@@ -22,10 +23,21 @@ pub enum By {
     Hour,
     Weekday,
     Number,
+    /// The desk that took the call: team mode's central log has one group per desk; a desk's
+    /// own log has one, this computer's name.
+    Desk,
+}
+
+impl By {
+    /// Whether the groups go by a label of the calls (their number or desk) rather than by
+    /// their time.
+    pub fn is_labelled(self) -> bool {
+        matches!(self, By::Number | By::Desk)
+    }
 }
 
 /// The figures of a set of calls.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Figures {
     pub calls: u64,
     pub answered: u64,
@@ -55,29 +67,28 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn add(&mut self, row: &Row) {
-        self.calls += 1;
-        match row.status {
-            Status::Answered => self.answered += 1,
-            Status::Missed => self.missed += 1,
-            Status::Busy => self.busy += 1,
-            Status::NoAnswer => self.no_answer += 1,
-            Status::InProgress => self.in_progress += 1,
-        }
-        if row.direction == Direction::In && row.status != Status::InProgress {
-            self.incoming_over += 1;
-            if row.status == Status::Answered {
-                self.incoming_answered += 1;
-                if let Some(ring) = row.ring_ms {
-                    self.ring_ms += ring;
-                    self.rang += 1;
-                }
+    /// Adds calls of one direction and status, counted and summed together: one call, or a
+    /// group of them that the database summed (central's `stats`).
+    pub fn add_rows(&mut self, rows: &Rows) {
+        self.calls += rows.calls;
+        let count = match rows.status {
+            Status::Answered => &mut self.answered,
+            Status::Missed => &mut self.missed,
+            Status::Busy => &mut self.busy,
+            Status::NoAnswer => &mut self.no_answer,
+            Status::InProgress => &mut self.in_progress,
+        };
+        *count += rows.calls;
+        if rows.direction == Direction::In && rows.status != Status::InProgress {
+            self.incoming_over += rows.calls;
+            if rows.status == Status::Answered {
+                self.incoming_answered += rows.calls;
+                self.ring_ms += rows.ring_ms;
+                self.rang += rows.rang;
             }
         }
-        if let Some(talk) = row.talk_ms {
-            self.talk_ms += talk;
-            self.talked += 1;
-        }
+        self.talk_ms += rows.talk_ms;
+        self.talked += rows.talked;
     }
 
     fn finish(mut self) -> Self {
@@ -100,20 +111,50 @@ pub struct Row {
     pub number: String,
 }
 
-#[derive(Serialize)]
+/// Calls of one direction and status (as of now), with the sums of their ring and talk times
+/// over those that have one.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    pub direction: Direction,
+    pub status: Status,
+    pub calls: u64,
+    pub ring_ms: i64,
+    /// The calls with a ring time.
+    pub rang: u64,
+    pub talk_ms: i64,
+    /// The calls with a talk time.
+    pub talked: u64,
+}
+
+impl Rows {
+    /// One call.
+    pub fn of(row: &Row) -> Rows {
+        Rows {
+            direction: row.direction,
+            status: row.status,
+            calls: 1,
+            ring_ms: row.ring_ms.unwrap_or(0),
+            rang: row.ring_ms.is_some() as u64,
+            talk_ms: row.talk_ms.unwrap_or(0),
+            talked: row.talk_ms.is_some() as u64,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 pub struct Group {
     pub group: String,
     #[serde(flatten)]
     pub figures: Figures,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BusyHour {
     pub hour: u32,
     pub calls: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Report {
     pub since: Option<String>,
     pub until: Option<String>,
@@ -131,9 +172,12 @@ pub fn report(
     now: i64,
     by: Option<By>,
 ) -> Result<Report> {
-    let mut total = Figures::default();
-    let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
-    let mut hours = [0u64; 24];
+    let mut tally = Tally::new(by);
+    let desk = if by == Some(By::Desk) {
+        crate::platform::host_name()
+    } else {
+        String::new()
+    };
     query::run(conn, &query::stats_sql(), filter, plan, now, |r| {
         let direction: String = r.get(1)?;
         let status: String = r.get(2)?;
@@ -148,53 +192,107 @@ pub fn report(
         let local = DateTime::from_timestamp_millis(row.started_at)
             .unwrap_or_default()
             .with_timezone(&Local);
-        hours[local.hour() as usize] += 1;
-        total.add(&row);
-        if let Some(by) = by {
-            groups
-                .entry(group_key(by, &local, &row))
-                .or_default()
-                .add(&row);
-        }
+        let label = if by == Some(By::Desk) {
+            &desk
+        } else {
+            &row.number
+        };
+        tally.add(&local, label, &Rows::of(&row));
         Ok(())
     })?;
-    let mut groups: Vec<Group> = groups
-        .into_iter()
-        .map(|((_, group), figures)| Group {
-            group,
-            figures: figures.finish(),
-        })
-        .collect();
-    if by == Some(By::Number) {
-        groups.sort_by(|a, b| {
-            b.figures
-                .calls
-                .cmp(&a.figures.calls)
-                .then(a.group.cmp(&b.group))
-        });
-    }
-    let mut busiest: Vec<BusyHour> = (0..24u32)
-        .filter(|&h| hours[h as usize] > 0)
-        .map(|hour| BusyHour {
-            hour,
-            calls: hours[hour as usize],
-        })
-        .collect();
-    busiest.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.hour.cmp(&b.hour)));
-    busiest.truncate(3);
-    Ok(Report {
-        since: filter.since.map(rfc3339),
-        until: filter.until.map(rfc3339),
-        by: by.map(|b| format!("{b:?}").to_lowercase()),
-        total: total.finish(),
-        groups,
-        busiest_hours: busiest,
-    })
+    Ok(tally.report(filter))
 }
 
-/// The group of a call, with a key that sorts the groups in their natural order.
-fn group_key(by: By, local: &DateTime<Local>, row: &Row) -> (i64, String) {
-    match by {
+/// The figures as they are gathered: overall, per group, and the calls per hour of the day.
+pub struct Tally {
+    by: Option<By>,
+    total: Figures,
+    groups: BTreeMap<(i64, String), Figures>,
+    hours: [u64; 24],
+}
+
+impl Tally {
+    pub fn new(by: Option<By>) -> Tally {
+        Tally {
+            by,
+            total: Figures::default(),
+            groups: BTreeMap::new(),
+            hours: [0; 24],
+        }
+    }
+
+    /// Adds calls that started at local time `local` (to the hour: days, weeks, months, hours
+    /// and weekdays go by it); `label` is their number, or their desk with [`By::Desk`].
+    pub fn add(&mut self, local: &DateTime<Local>, label: &str, rows: &Rows) {
+        self.add_timed(local, rows);
+        self.add_labelled(label, rows);
+    }
+
+    /// Adds calls that started at local time `local` to the total, the busiest hours, and
+    /// their group when groups go by time; their number or desk is for [`Tally::add_labelled`].
+    pub fn add_timed(&mut self, local: &DateTime<Local>, rows: &Rows) {
+        self.hours[local.hour() as usize] += rows.calls;
+        self.total.add_rows(rows);
+        if let Some(key) = self.by.and_then(|by| time_group(by, local)) {
+            self.groups.entry(key).or_default().add_rows(rows);
+        }
+    }
+
+    /// Adds calls to the group of `label`, their number or desk, when the groups go by that
+    /// (they count in the total through [`Tally::add_timed`]).
+    pub fn add_labelled(&mut self, label: &str, rows: &Rows) {
+        if self.by.is_some_and(By::is_labelled) {
+            self.groups
+                .entry((0, label.to_string()))
+                .or_default()
+                .add_rows(rows);
+        }
+    }
+
+    /// The report of what was added, for the calls `filter` matched.
+    pub fn report(self, filter: &Filter) -> Report {
+        let by = self.by;
+        let mut groups: Vec<Group> = self
+            .groups
+            .into_iter()
+            .map(|((_, group), figures)| Group {
+                group,
+                figures: figures.finish(),
+            })
+            .collect();
+        if by.is_some_and(By::is_labelled) {
+            groups.sort_by(|a, b| {
+                b.figures
+                    .calls
+                    .cmp(&a.figures.calls)
+                    .then(a.group.cmp(&b.group))
+            });
+        }
+        let hours = self.hours;
+        let mut busiest: Vec<BusyHour> = (0..24u32)
+            .filter(|&h| hours[h as usize] > 0)
+            .map(|hour| BusyHour {
+                hour,
+                calls: hours[hour as usize],
+            })
+            .collect();
+        busiest.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.hour.cmp(&b.hour)));
+        busiest.truncate(3);
+        Report {
+            since: filter.since.map(rfc3339),
+            until: filter.until.map(rfc3339),
+            by: by.map(|b| format!("{b:?}").to_lowercase()),
+            total: self.total.finish(),
+            groups,
+            busiest_hours: busiest,
+        }
+    }
+}
+
+/// The group of calls that started at `local` when groups go by time, with a key that sorts
+/// the groups in their natural order.
+fn time_group(by: By, local: &DateTime<Local>) -> Option<(i64, String)> {
+    Some(match by {
         By::Day => (
             local.num_days_from_ce() as i64,
             local.format("%Y-%m-%d").to_string(),
@@ -213,8 +311,8 @@ fn group_key(by: By, local: &DateTime<Local>, row: &Row) -> (i64, String) {
             local.weekday().num_days_from_monday() as i64,
             local.format("%a").to_string(),
         ),
-        By::Number => (0, row.number.clone()),
-    }
+        By::Number | By::Desk => return None,
+    })
 }
 
 /// An hour of the day as groups and the busiest hours show it: `09:00`.
@@ -240,8 +338,8 @@ mod tests {
     #[test]
     fn talk_time_is_summed_in_whole_milliseconds() {
         let mut f = Figures::default();
-        f.add(&talk(100));
-        f.add(&talk(200));
+        f.add_rows(&Rows::of(&talk(100)));
+        f.add_rows(&Rows::of(&talk(200)));
         let f = f.finish();
         assert_eq!(f.talk_ms, 300);
         assert_eq!(f.talk_seconds_total, 0.3);
@@ -251,7 +349,7 @@ mod tests {
         // A long log: a million calls of 0.1 s each is exactly 100000 s.
         let mut f = Figures::default();
         for _ in 0..1_000_000 {
-            f.add(&talk(100));
+            f.add_rows(&Rows::of(&talk(100)));
         }
         let f = f.finish();
         assert_eq!(f.talk_seconds_total, 100_000.0);

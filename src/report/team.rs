@@ -73,6 +73,8 @@ impl<L: Listing> Listing for Desked<L> {
 /// call record, with its status as of the server's now.
 #[derive(Deserialize)]
 pub struct CallRecord {
+    /// In a list, each call's; in `show`, beside the call.
+    #[serde(default)]
     pub desk: String,
     pub id: String,
     pub direction: String,

@@ -18,7 +18,8 @@ use futures_util::Stream;
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::central::{Central, query};
+use crate::central::db::Central;
+use crate::central::query;
 use crate::effects::webhook::Payload;
 use crate::log::call::{Call, now_ms};
 use crate::serve::App;

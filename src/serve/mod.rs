@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::central::Central;
+use crate::central::db::{self as central_db, Central};
 use crate::config::locations::Locations;
 use crate::serve::auth::{Auth, Who};
 use crate::serve::error::{ApiError, ApiResult};
@@ -142,7 +142,7 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
     runtime.block_on(async move {
         let central = match &team {
             Some(url) => Some(
-                Central::connect(url)
+                central_db::connect(url)
                     .await
                     .with_context(|| format!("{}: [central] database", locations.config_path.display()))?,
             ),

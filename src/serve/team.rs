@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::central::{Central, desks, query};
+use crate::central::db::Central;
+use crate::central::{desks, query};
 use crate::central::query::TeamFilter;
 use crate::log::call::{Call, now_ms};
 use crate::log::query::Cursor;
@@ -106,7 +107,7 @@ pub async fn call(central: &Central, id: &str) -> ApiResult<Response> {
         .await
         .map_err(unavailable)?
     {
-        Some(detail) => Ok(Json(detail.json(now_ms())).into_response()),
+        Some(detail) => Ok(Json(detail.json()).into_response()),
         None => Err(ApiError::not_found(format!("no call {id}"))),
     }
 }
@@ -128,7 +129,7 @@ pub async fn stats(
 pub struct Health {
     status: &'static str,
     version: &'static str,
-    schema: i32,
+    schema: u32,
     calls: i64,
     mode: &'static str,
 }

@@ -15,6 +15,7 @@ mod control;
 // A real Chromium through chromedriver, as Debian packages them.
 #[cfg(unix)]
 mod dashboard;
+mod desk_lane;
 mod doctor;
 mod failures;
 mod fallback;
