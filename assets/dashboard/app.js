@@ -423,7 +423,8 @@
       const d = await api('/api/calls/' + encodeURIComponent(id));
       const c = d.call;
       const facts = [
-        central ? ['Desk', text(c.desk)] : null,
+        // Central's detail names the desk beside the call.
+        central ? ['Desk', text(d.desk != null ? d.desk : c.desk)] : null,
         ['Number', text(c.number || 'anonymous')],
         ['Caller', text(c.raw || '')],
         ['Name', text(c.name || '')],
