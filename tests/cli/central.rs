@@ -303,8 +303,15 @@ fn central_holds_the_union_of_the_desks_logs_through_outages_and_replays() {
         traffic(desk, T0 + 3_600_000 + i as i64 * 1_000_000, "+15550002002");
     }
     team.start_central();
-    // PostgreSQL restarts under a running central.
+    // PostgreSQL restarts under a running central; meanwhile central's doctor says so.
     team.cluster.stop().unwrap();
+    let doctor = team.central.command().arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(!doctor.status.success(), "{said}");
+    assert!(
+        said.contains("central database") && said.contains("FAIL"),
+        "{said}"
+    );
     for (i, desk) in desks.iter().enumerate() {
         traffic(desk, T0 + 7_200_000 + i as i64 * 1_000_000, "+15550003003");
     }
@@ -544,6 +551,18 @@ fn team_queries_span_every_desk() {
     let mine = front.json(&["stats", "--by", "day"]);
     theirs[0].as_object_mut().unwrap().remove("desk");
     assert_eq!(mine, theirs);
+
+    // Central's doctor: PostgreSQL, and each desk's last contact.
+    let doctor = team.central.command().arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(said.contains("PostgreSQL answers"), "{said}");
+    for desk in ["desk front", "desk back"] {
+        let line = said
+            .lines()
+            .find(|l| l.contains(desk))
+            .unwrap_or_else(|| panic!("{said}"));
+        assert!(line.contains("up to date"), "{said}");
+    }
 
     let table = front.run(&["calls", "--central"]);
     assert!(table.contains("Desk") && table.contains("back"), "{table}");
