@@ -621,10 +621,6 @@ impl Worker<'_> {
                 if smaller.is_some() && items > 1 {
                     // Too large, and it can be made smaller: again at once, halved.
                     next = now;
-                } else if matches!(status, Some(401 | 403)) {
-                    // A refused key stays refused until an admin gives the desk another: no
-                    // more attempts in this run (the next run reads the config afresh).
-                    self.central_failures = MAX_CENTRAL_FAILURES;
                 } else {
                     self.central_failures += 1;
                 }

@@ -112,6 +112,12 @@ pub async fn ingest(
     }
 }
 
+/// A batch is read up to [`MAX_BODY`](crate::effects::central::batch::MAX_BODY), then
+/// refused (413).
+pub fn body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::effects::central::batch::MAX_BODY)
+}
+
 /// PostgreSQL could not be asked: the desk keeps the batch and tries again later.
 pub fn unavailable(e: anyhow::Error) -> ApiError {
     eprintln!("callhook serve: the central database: {e:#}");
