@@ -223,8 +223,6 @@ pub fn run(locations: Locations, listen: Option<SocketAddr>, open: bool) -> Resu
 }
 
 fn router(app: Arc<App>) -> Router {
-    // Batches are larger than any other request.
-    let desks_deliver = post(ingest::ingest).layer(ingest::body_limit());
     Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
@@ -247,7 +245,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/transfer", post(control::transfer))
         .route("/api/dtmf", post(control::dtmf))
         .route("/api/desks", get(team::desks))
-        .route("/api/ingest", desks_deliver)
+        .route("/api/ingest", post(ingest::ingest))
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(middleware::from_fn(headers))
