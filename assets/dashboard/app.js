@@ -1,8 +1,11 @@
 // The callhook dashboard: one page, five views, fed by the JSON API and the live event stream.
-// Caller text is untrusted: it only ever reaches the page through textContent/text nodes.
+// At central (`/api/health` says `mode: central`) it shows every desk's calls: a Desk column,
+// a desk filter, the figures by desk, and Desks instead of Deliveries; no MicroSIP controls.
+// Caller text (and desk names) are untrusted: they only ever reach the page through
+// textContent/text nodes.
 'use strict';
 (() => {
-  const PAGES = ['now', 'missed', 'calls', 'stats', 'deliveries'];
+  const PAGES = ['now', 'missed', 'calls', 'stats', 'deliveries', 'desks'];
   const ENDED_SHOWN_MS = 30000;
 
   // --- DOM helpers -------------------------------------------------------------------------
@@ -73,6 +76,12 @@
   const who = (c) => c.name || c.raw || c.number || 'anonymous';
   const STATUS = { 'in-progress': 'in progress', 'no-answer': 'no answer' };
   const status = (s) => STATUS[s] || s;
+  // A desk's clock against central's, as `callhook central desks` says it (positive: behind).
+  function skew(ms) {
+    if (ms == null) return '–';
+    if (Math.abs(ms) <= 2000) return 'ok';
+    return duration(Math.abs(ms) / 1000) + (ms > 0 ? ' behind' : ' ahead');
+  }
   // YYYY-MM-DD of a local day, as the API takes it.
   const isoDay = (d) => d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
 
@@ -160,6 +169,67 @@
     return [b, msg];
   }
 
+  // --- desk or central ---------------------------------------------------------------------
+
+  // Central serves the whole team's log: it controls no MicroSIP, and its rows carry a desk.
+  let central = false;
+
+  const deskEl = (name) => h('span', { class: 'desk', title: 'Desk' }, text(name));
+  // data-desk on a row at central only (a desk's rows stay as they were).
+  const deskData = (data, desk) => (central ? Object.assign(data, { desk: desk || '' }) : data);
+
+  function applyMode(health) {
+    if (central || !health || health.mode !== 'central') return central;
+    central = true;
+    document.body.classList.add('central');
+    for (const e of document.querySelectorAll('[data-central]')) e.hidden = false;
+    for (const e of document.querySelectorAll('[data-desk-only]')) e.hidden = true;
+    // The log's Desk column comes second; a desk's table has none at all.
+    const head = $('calls-table').tHead.rows[0];
+    head.insertBefore(h('th', null, 'Desk'), head.cells[1]);
+    loadDeskNames().catch(() => {});
+    return true;
+  }
+
+  // Whether this is central: the pages fetch their data meanwhile, and wait for it only to
+  // render. A server that cannot answer now (its database down) is asked again later.
+  function detect() {
+    return api('/api/health').then(applyMode, (e) => {
+      if (e.status === 0 || e.status >= 500) {
+        setTimeout(() => {
+          detect().then((isCentral) => {
+            if (!isCentral) return;
+            $('now-list').replaceChildren();
+            renderNow();
+            show();
+          });
+        }, 5000);
+      }
+      return false;
+    });
+  }
+  const team = detect();
+
+  // The desk filters' choices: each desk name once (a desk added again with a new key keeps
+  // its name), the choice made kept.
+  function fillDeskFilters(desks) {
+    const names = [...new Set(desks.map((d) => d.name))];
+    for (const select of document.querySelectorAll('select.desk-filter')) {
+      const chosen = select.value;
+      select.replaceChildren(
+        h('option', { value: '' }, 'all desks'),
+        ...names.map((n) => h('option', { value: n }, n))
+      );
+      select.value = names.includes(chosen) ? chosen : '';
+    }
+  }
+
+  async function loadDeskNames() {
+    const data = await api('/api/desks');
+    fillDeskFilters(data.desks || []);
+    return data.desks || [];
+  }
+
   // --- Now ---------------------------------------------------------------------------------
 
   const live = new Map(); // call id -> {call, until}: until is set once the call has ended
@@ -180,6 +250,20 @@
         ? h('span', { class: 'dur' }, duration(c.talk_seconds != null ? c.talk_seconds : c.ring_seconds))
         : h('span', { class: 'dur', data: { since: String(Date.parse(since)) } }, '');
     const label = who(c);
+    const row = h(
+      'li',
+      { class: 'row call ' + state, data: deskData({ callId: c.id, number: c.number || '', state, status: c.status }, c.desk) },
+      h('div', { class: 'who' }, text(label, 'name'), c.name || c.raw !== c.number ? text(c.number, 'num') : null),
+      central ? deskEl(c.desk) : null,
+      h('span', { class: 'state' }, (c.direction === 'in' ? 'In · ' : 'Out · ') + (state === 'ended' ? status(c.status) : STATE_TEXT[state])),
+      dur,
+      // Central controls no MicroSIP: each desk answers its own calls.
+      central ? null : nowActions(c, state, label)
+    );
+    return row;
+  }
+
+  function nowActions(c, state, label) {
     const actions = h('div', { class: 'actions' });
     if (state === 'ringing') {
       actions.append(...controlButton('Answer', 'answer', '/api/answer', {}, label));
@@ -190,15 +274,7 @@
     } else if (c.number) {
       actions.append(...controlButton('Call back', 'call-back', '/api/dial', { number: c.number }, label));
     }
-    const row = h(
-      'li',
-      { class: 'row call ' + state, data: { callId: c.id, number: c.number || '', state, status: c.status } },
-      h('div', { class: 'who' }, text(label, 'name'), c.name || c.raw !== c.number ? text(c.number, 'num') : null),
-      h('span', { class: 'state' }, (c.direction === 'in' ? 'In · ' : 'Out · ') + (state === 'ended' ? status(c.status) : STATE_TEXT[state])),
-      dur,
-      actions
-    );
-    return row;
+    return actions;
   }
 
   function renderNow() {
@@ -225,6 +301,7 @@
 
   async function loadNow() {
     const data = await api('/api/calls' + query({ status: 'in-progress', since: '12h', limit: 50 }));
+    await team;
     for (const c of data.calls) if (!live.has(c.id)) live.set(c.id, { call: c });
     renderNow();
   }
@@ -242,19 +319,22 @@
     const tries = m.callbacks || 0;
     return h(
       'li',
-      { class: 'row missed', data: { number: m.number, callId: m.last_call_id } },
+      { class: 'row missed', data: deskData({ number: m.number, callId: m.last_call_id }, m.desk) },
       h('div', { class: 'who' }, text(label, 'name'), m.name || m.raw !== m.number ? text(m.number, 'num') : null),
+      central ? deskEl(m.desk) : null,
       h('span', { class: 'count', title: 'missed calls' }, m.missed + ' missed'),
       h('span', { class: 'tries' }, tries ? tries + (tries === 1 ? ' try' : ' tries') : 'not tried'),
       h('span', { class: 'last' }, 'last ', timeEl(m.last_missed_at)),
-      h('div', { class: 'actions' }, controlButton('Call back', 'call-back', '/api/dial', { number: m.number }, label))
+      central ? null : h('div', { class: 'actions' }, controlButton('Call back', 'call-back', '/api/dial', { number: m.number }, label))
     );
   }
 
   async function loadMissed() {
-    const data = await api('/api/missed?unreturned&since=30d');
+    const desk = $('missed-filter').elements.desk.value;
+    const data = await api('/api/missed?unreturned&since=30d' + (desk ? '&desk=' + encodeURIComponent(desk) : ''));
+    await team;
     const rows = data.unreturned || [];
-    reconcile($('missed-list'), rows, (m) => m.number, missedRow);
+    reconcile($('missed-list'), rows, (m) => (central ? m.desk + '\n' + m.number : m.number), missedRow);
     $('missed-empty').hidden = rows.length > 0;
     if (!performance.getEntriesByName('missed-rendered').length) performance.mark('missed-rendered');
   }
@@ -266,7 +346,7 @@
   function callsParams() {
     const f = new FormData($('calls-filter'));
     const p = {};
-    for (const k of ['since', 'until', 'number', 'status', 'direction']) p[k] = (f.get(k) || '').trim();
+    for (const k of ['since', 'until', 'number', 'status', 'direction', 'desk']) p[k] = (f.get(k) || '').trim();
     return p;
   }
 
@@ -275,8 +355,9 @@
     open.addEventListener('click', () => showDetail(c.id));
     return h(
       'tr',
-      { data: { callId: c.id, number: c.number || '', status: c.status } },
+      { data: deskData({ callId: c.id, number: c.number || '', status: c.status }, c.desk) },
       h('td', null, open),
+      central ? h('td', null, text(c.desk)) : null,
       h('td', null, c.direction),
       h('td', { class: 'status ' + c.status }, status(c.status)),
       h('td', null, text(c.number || 'anonymous')),
@@ -290,6 +371,7 @@
     const p = callsParams();
     $('calls-csv').href = '/api/calls' + query(Object.assign({}, p, { limit: 1000, format: 'csv' }));
     const data = await api('/api/calls' + query(Object.assign({ limit: 50, cursor: more ? callsNext : null }, p)));
+    await team;
     const body = $('calls-body');
     if (!more) body.replaceChildren();
     body.append(...data.calls.map(callRow));
@@ -306,6 +388,32 @@
     );
   }
 
+  // A call's deliveries, the heading included; none at central, which delivers nothing (each
+  // desk keeps its own).
+  function deliveriesOf(d) {
+    if (central) return [];
+    const rows = d.deliveries || [];
+    return [
+      h('h3', null, 'Deliveries'),
+      rows.length
+        ? table(
+            ['Kind', 'Target', 'Status', 'Tries', 'Last error'],
+            rows.map((x) =>
+              h(
+                'tr',
+                null,
+                h('td', null, x.kind),
+                h('td', null, text(x.target)),
+                h('td', null, x.status),
+                h('td', { class: 'num' }, String(x.attempts)),
+                h('td', null, text(x.last_error || ''))
+              )
+            )
+          )
+        : h('p', { class: 'empty' }, 'None.'),
+    ];
+  }
+
   async function showDetail(id) {
     const panel = $('call-detail');
     const body = $('detail-body');
@@ -315,6 +423,8 @@
       const d = await api('/api/calls/' + encodeURIComponent(id));
       const c = d.call;
       const facts = [
+        // Central's detail names the desk beside the call.
+        central ? ['Desk', text(d.desk != null ? d.desk : c.desk)] : null,
         ['Number', text(c.number || 'anonymous')],
         ['Caller', text(c.raw || '')],
         ['Name', text(c.name || '')],
@@ -327,7 +437,7 @@
         ['Talk', duration(c.talk_seconds)],
       ];
       body.replaceChildren(
-        h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+        h('dl', { class: 'facts' }, facts.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
         h('h3', null, 'Events'),
         table(
           ['Time', 'Event', 'Caller', 'By'],
@@ -342,23 +452,7 @@
             )
           )
         ),
-        h('h3', null, 'Deliveries'),
-        (d.deliveries || []).length
-          ? table(
-              ['Kind', 'Target', 'Status', 'Tries', 'Last error'],
-              d.deliveries.map((x) =>
-                h(
-                  'tr',
-                  null,
-                  h('td', null, x.kind),
-                  h('td', null, text(x.target)),
-                  h('td', null, x.status),
-                  h('td', { class: 'num' }, String(x.attempts)),
-                  h('td', null, text(x.last_error || ''))
-                )
-              )
-            )
-          : h('p', { class: 'empty' }, 'None.')
+        ...deliveriesOf(d)
       );
       $('detail-title').textContent = 'Call with ' + who(c);
     } catch (e) {
@@ -417,8 +511,9 @@
     const f = new FormData($('stats-period'));
     const period = f.get('period');
     for (const e of document.querySelectorAll('#stats-period .custom')) e.hidden = period !== 'custom';
-    if (period === 'custom') return { since: f.get('since'), until: f.get('until') };
-    return { since: period };
+    const desk = f.get('desk') || '';
+    if (period === 'custom') return { since: f.get('since'), until: f.get('until'), desk };
+    return { since: period, desk };
   }
 
   // Days between the first and the last group, those without a call at 0.
@@ -446,10 +541,11 @@
 
   async function loadStats() {
     const p = statsParams();
-    const [uPlot, days, hours] = await Promise.all([
+    const [uPlot, days, hours, desks] = await Promise.all([
       loadUplot(),
       api('/api/stats' + query(Object.assign({ by: 'day' }, p))),
       api('/api/stats' + query(Object.assign({ by: 'hour' }, p))),
+      team.then((isCentral) => (isCentral ? api('/api/stats' + query(Object.assign({ by: 'desk' }, p))) : null)),
     ]);
     const t = days.total;
     const tiles = [
@@ -469,6 +565,30 @@
     $('stats-busiest').replaceChildren(
       ...busiest.slice(0, 5).map((b) => h('li', null, pad(b.hour) + ':00–' + pad((b.hour + 1) % 24) + ':00 · ' + b.calls + ' calls'))
     );
+    if (desks) renderDeskStats(desks.groups || []);
+  }
+
+  // Central's figures by desk, busiest desk first, with a bar of its share of the calls.
+  function renderDeskStats(groups) {
+    const rows = [...groups].sort((a, b) => b.calls - a.calls);
+    const most = Math.max(1, ...rows.map((g) => g.calls));
+    $('stats-desks').replaceChildren(
+      ...rows.map((g) =>
+        h(
+          'tr',
+          { data: { desk: g.group } },
+          h('td', null, text(g.group)),
+          h('td', { class: 'num' }, String(g.calls)),
+          h('td', null, h('meter', { min: 0, max: most, value: g.calls, 'aria-hidden': 'true' })),
+          h('td', { class: 'num' }, String(g.answered)),
+          h('td', { class: 'num' }, String(g.missed)),
+          h('td', { class: 'num' }, percent(g.answer_rate)),
+          h('td', { class: 'num' }, duration(g.talk_seconds_total)),
+          h('td', { class: 'num' }, duration(g.ring_seconds_average))
+        )
+      )
+    );
+    $('stats-desks-empty').hidden = rows.length > 0;
   }
 
   // --- Deliveries --------------------------------------------------------------------------
@@ -504,9 +624,50 @@
     }
   }
 
+  // --- Desks (central) ---------------------------------------------------------------------
+
+  function deskRow(d) {
+    const revoked = d.revoked_at != null;
+    const waiting = d.last_backlog;
+    return h(
+      'tr',
+      { class: revoked ? 'revoked' : null, data: { desk: d.name, keyState: revoked ? 'revoked' : 'active' } },
+      h(
+        'td',
+        null,
+        h(
+          'div',
+          { class: 'who' },
+          text(d.name, 'name'),
+          // The name the desk's own config gives it, when it is not central's.
+          d.reported_name && d.reported_name !== d.name ? text('calls itself ' + d.reported_name, 'note') : null
+        )
+      ),
+      h('td', { class: 'key ' + (revoked ? 'revoked' : 'active'), title: d.key || null }, revoked ? ['revoked ', timeEl(d.revoked_at)] : 'active'),
+      h('td', null, d.last_contact_at ? timeEl(d.last_contact_at) : 'never'),
+      h('td', { class: 'num', title: 'changes the desk still had to send at its last contact' }, waiting == null ? '–' : String(waiting)),
+      h('td', null, d.backfilled ? 'done' : 'not yet'),
+      h('td', { class: 'num' }, d.calls == null ? '' : String(d.calls)),
+      h('td', { title: d.clock_skew_ms == null ? null : d.clock_skew_ms + ' ms' }, skew(d.clock_skew_ms))
+    );
+  }
+
+  async function loadDesks() {
+    const desks = await loadDeskNames();
+    reconcile($('desks-body'), desks, (d) => d.name + '\n' + d.created_at, deskRow);
+    $('desks-empty').hidden = desks.length > 0;
+  }
+
   // --- pages, live stream ------------------------------------------------------------------
 
-  const loaders = { now: loadNow, missed: loadMissed, calls: () => loadCalls(false), stats: loadStats, deliveries: loadDeliveries };
+  const loaders = {
+    now: loadNow,
+    missed: loadMissed,
+    calls: () => loadCalls(false),
+    stats: loadStats,
+    deliveries: loadDeliveries,
+    desks: loadDesks,
+  };
   let current = null;
 
   async function load(page) {
@@ -522,8 +683,16 @@
     if (!$('banner').dataset.sticky) banner('');
   }
 
-  function show() {
-    const page = PAGES.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'now';
+  async function show() {
+    let page = PAGES.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'now';
+    // Deliveries are a desk's, Desks central's: the other one's page leads to its own.
+    if (page === 'deliveries' || page === 'desks') {
+      const isCentral = await team;
+      if (isCentral !== (page === 'desks')) {
+        page = isCentral ? 'desks' : 'now';
+        history.replaceState(null, '', '#' + page);
+      }
+    }
     current = page;
     for (const p of PAGES) $('page-' + p).hidden = p !== page;
     for (const a of document.querySelectorAll('[data-nav]')) {
@@ -539,7 +708,7 @@
   function refreshSoon() {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => {
-      if (current === 'missed' || current === 'stats' || current === 'deliveries') load(current);
+      if (current === 'missed' || current === 'stats' || current === 'deliveries' || current === 'desks') load(current);
     }, 250);
   }
 
@@ -563,7 +732,9 @@
       } catch (e) {
         return;
       }
-      if (payload && payload.data && payload.data.id) onCall(payload.data);
+      // Once the mode is known (at once, but for the first moments), so that a call's row
+      // has its desk at central.
+      if (payload && payload.data && payload.data.id) team.then(() => onCall(payload.data));
       refreshSoon();
     });
   }
@@ -585,6 +756,9 @@
     if (ev.target.value !== 'custom') load('stats');
     else statsParams();
   });
+  $('stats-period').elements.desk.addEventListener('change', () => load('stats'));
+  $('missed-filter').addEventListener('submit', (ev) => ev.preventDefault());
+  $('missed-filter').elements.desk.addEventListener('change', () => load('missed'));
   $('logout').addEventListener('click', async () => {
     try {
       // The answer redirects to `/`, which now refuses: nothing there to follow.

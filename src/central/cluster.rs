@@ -18,6 +18,7 @@ pub struct Cluster {
     bin: PathBuf,
     port: u16,
     /// The user the server runs as, when this process is root.
+    #[cfg_attr(not(unix), expect(dead_code))]
     user: Option<u32>,
     running: bool,
 }

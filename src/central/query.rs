@@ -897,6 +897,20 @@ pub async fn count_calls(c: &Central) -> Result<i64> {
         .try_get(0)?)
 }
 
+/// The feed position of event `id` (a live events client's `Last-Event-ID`), if central has
+/// it; an id that is not a UUID is none.
+pub async fn position_of(c: &Central, id: &str) -> Result<Option<i64>> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    let client = c.client().await?;
+    Ok(client
+        .query_opt("SELECT seq FROM events WHERE id = $1", &[&id])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1671,18 +1685,4 @@ mod cluster_tests {
             assert_eq!(rest, frames[2..3]);
         });
     }
-}
-
-/// The feed position of event `id` (a live events client's `Last-Event-ID`), if central has
-/// it; an id that is not a UUID is none.
-pub async fn position_of(c: &Central, id: &str) -> Result<Option<i64>> {
-    let Ok(id) = Uuid::parse_str(id) else {
-        return Ok(None);
-    };
-    let client = c.client().await?;
-    Ok(client
-        .query_opt("SELECT seq FROM events WHERE id = $1", &[&id])
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?)
 }

@@ -26,7 +26,14 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let filter = args.filter.to_filter()?;
     if args.team.central {
         let none = "No calls.";
-        return team::print_calls(locations, "/api/calls", &filter, &args.team, &args.list, none);
+        return team::print_calls(
+            locations,
+            "/api/calls",
+            &filter,
+            &args.team,
+            &args.list,
+            none,
+        );
     }
     let conn = locations.existing_db()?;
     let now = now_ms();

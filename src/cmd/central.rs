@@ -66,9 +66,14 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
 /// Central's database, as `[central] database` names it.
 pub fn connect(locations: &Locations) -> Result<Central> {
     let file = locations.config_path.display();
-    let url = locations.config.central.database.as_deref().ok_or_else(|| {
-        anyhow!("{file}: [central] database is not set: this is not a central server")
-    })?;
+    let url = locations
+        .config
+        .central
+        .database
+        .as_deref()
+        .ok_or_else(|| {
+            anyhow!("{file}: [central] database is not set: this is not a central server")
+        })?;
     block_on(db::connect(url)).with_context(|| format!("{file}: [central] database"))
 }
 
@@ -96,7 +101,11 @@ fn add(locations: &Locations, central: &Central, name: &str, url: Option<url::Ur
 /// Central's address from its own `[serve]`: what a desk on the network would use.
 fn listen_url(locations: &Locations) -> String {
     let serve = &locations.config.serve;
-    let scheme = if serve.tls().is_some() { "https" } else { "http" };
+    let scheme = if serve.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let host = match serve.hosts.first() {
         Some(name) => name.clone(),
         None if serve.listen.ip().is_unspecified() => crate::platform::host_name(),
@@ -114,17 +123,30 @@ fn list(central: &Central, format: Format) -> Result<()> {
         return Ok(());
     }
     if desks.is_empty() {
-        writeln!(out, "No desks: add one with `callhook central add-desk NAME`.")?;
+        writeln!(
+            out,
+            "No desks: add one with `callhook central add-desk NAME`."
+        )?;
         return Ok(());
     }
     let mut table = output::table([
-        "Desk", "Key", "Last contact", "Waiting", "Backfill", "Calls", "Clock",
+        "Desk",
+        "Key",
+        "Last contact",
+        "Waiting",
+        "Backfill",
+        "Calls",
+        "Clock",
     ]);
     for d in &desks {
         let when = |ms: Option<i64>| ms.map(local_time).unwrap_or_else(|| "never".into());
         table.add_row([
             Cell::new(caller_safe(&d.name)),
-            Cell::new(if d.revoked_at.is_some() { "revoked" } else { "active" }),
+            Cell::new(if d.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            }),
             Cell::new(when(d.last_contact_ms)),
             Cell::new(d.last_backlog.map(|n| n.to_string()).unwrap_or_default()),
             Cell::new(if d.backfilled { "done" } else { "" }),

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 
+use crate::central::db::{self as central_db, block_on};
+use crate::central::desks;
 use crate::config::locations::Locations;
 use crate::effects::central::batch::Batch;
 use crate::effects::central::link::{self, Progress};
@@ -95,6 +97,7 @@ pub fn run(locations: &Locations, args: Args) -> Result<std::process::ExitCode> 
     popup(locations, &mut report);
     serve(locations, &mut report);
     central(locations, &mut report);
+    central_server(locations, &mut report);
 
     let colour = output::colour();
     let mut table = output::fitted(["Check", "", "Detail", "How to fix"]);
@@ -936,6 +939,105 @@ fn serve(locations: &Locations, report: &mut Report) {
 /// The desk's replication to central: a key that central accepts (an empty signed batch, which
 /// stores nothing), the changes waiting and the last success, and a plain http URL beyond
 /// this computer.
+/// A desk that has not delivered for this long is worth a look.
+const DESK_QUIET_MS: i64 = 24 * 3_600_000;
+
+/// On central (`[central] database`): PostgreSQL reachable with a schema this callhook knows,
+/// and each desk's last contact, backlog and clock.
+fn central_server(locations: &Locations, report: &mut Report) {
+    let Some(url) = &locations.config.central.database else {
+        return;
+    };
+    let connected = block_on(async {
+        let central = central_db::connect(url).await?;
+        let schema = central.schema_version().await?;
+        let desks = desks::list(&central).await?;
+        anyhow::Ok((schema, desks))
+    });
+    let (schema, desks) = match connected {
+        Ok(found) => found,
+        Err(e) => {
+            report.add(
+                "central database",
+                Level::Fail,
+                format!("{e:#}"),
+                "check that PostgreSQL runs, and [central] database's host, user, password and \
+                 database (the README's \"Setting up central\")",
+            );
+            return;
+        }
+    };
+    report.add(
+        "central database",
+        Level::Ok,
+        format!("PostgreSQL answers; schema version {schema}"),
+        "",
+    );
+    let active: Vec<_> = desks.iter().filter(|d| d.revoked_at.is_none()).collect();
+    if active.is_empty() {
+        report.add(
+            "desks",
+            Level::Note,
+            "no desk delivers to this central",
+            "add each desk with `callhook central add-desk NAME`",
+        );
+    }
+    let now = now_ms();
+    for desk in active {
+        let check = format!("desk {}", desk.name);
+        let waiting = desk.last_backlog.unwrap_or(0);
+        match desk.last_contact_ms {
+            None => report.add(
+                &check,
+                Level::Note,
+                "has not delivered yet",
+                "put the block `central add-desk` printed into the desk's config; run `callhook \
+                 doctor` there",
+            ),
+            Some(at) if now - at > DESK_QUIET_MS => report.add(
+                &check,
+                Level::Warn,
+                format!(
+                    "last delivered {} ago{}",
+                    output::duration(now - at),
+                    if waiting > 0 {
+                        format!(", with {waiting} changes still to send")
+                    } else {
+                        String::new()
+                    }
+                ),
+                "a desk delivers when it takes calls: if it did, run `callhook doctor` on it",
+            ),
+            Some(_) => match desk.clock_skew_ms.filter(|ms| ms.abs() > 2_000) {
+                Some(ms) => report.add(
+                    &check,
+                    Level::Warn,
+                    format!(
+                        "its clock is {} {} central's",
+                        output::duration(ms.abs()),
+                        if ms > 0 { "behind" } else { "ahead of" }
+                    ),
+                    "its calls show its own times: synchronise its clock (Windows time service)",
+                ),
+                None => report.add(
+                    &check,
+                    Level::Ok,
+                    format!(
+                        "{} calls; {}",
+                        desk.calls,
+                        if waiting > 0 {
+                            format!("{waiting} changes still to send")
+                        } else {
+                            "up to date".to_string()
+                        }
+                    ),
+                    "",
+                ),
+            },
+        }
+    }
+}
+
 fn central(locations: &Locations, report: &mut Report) {
     let config = &locations.config.central;
     let progress = open_as_is(&locations.db)

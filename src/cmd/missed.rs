@@ -53,12 +53,9 @@ pub fn run(locations: &Locations, args: Args) -> Result<()> {
     let now = now_ms();
     if !args.unreturned {
         // The missed calls themselves, as `calls` shows them.
-        return output::print_list(
-            &Calls { now },
-            args.list.format,
-            MISSED_NONE,
-            |row| query::each(&conn, &filter, plan, now, limit, row),
-        );
+        return output::print_list(&Calls { now }, args.list.format, MISSED_NONE, |row| {
+            query::each(&conn, &filter, plan, now, limit, row)
+        });
     }
     output::print_list(&UnreturnedList, args.list.format, UNRETURNED_NONE, |row| {
         unreturned::each(&conn, &filter, plan, now, limit, row)

@@ -5,12 +5,12 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::{Cell, Table};
 
+use crate::cmd::team::Team;
 use crate::config::locations::Locations;
 use crate::log::call::now_ms;
-use crate::cmd::team::Team;
 use crate::report::detail::{Detail, EventJson};
-use crate::report::team::CallRecord;
 use crate::report::output::{self, caller_safe, duration, local_time, terminal_safe};
+use crate::report::team::CallRecord;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -60,8 +60,7 @@ fn show_central(locations: &Locations, args: &Args) -> Result<()> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         anyhow::bail!("a call id is hexadecimal digits and dashes");
     }
-    let detail: serde_json::Value =
-        Team::new(locations)?.get(&format!("/api/calls/{id}"), &[])?;
+    let detail: serde_json::Value = Team::new(locations)?.get(&format!("/api/calls/{id}"), &[])?;
     let mut out = std::io::stdout().lock();
     if let Format::Json = args.format {
         serde_json::to_writer_pretty(&mut out, &detail)?;

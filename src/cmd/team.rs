@@ -39,9 +39,10 @@ impl Team {
     pub fn new(locations: &Locations) -> Result<Team> {
         let config = &locations.config.central;
         let file = locations.config_path.display();
-        let base = config.url.clone().ok_or_else(|| {
-            anyhow!("{file}: --central needs [central] url, central's address")
-        })?;
+        let base = config
+            .url
+            .clone()
+            .ok_or_else(|| anyhow!("{file}: --central needs [central] url, central's address"))?;
         let token = config.token.clone().ok_or_else(|| {
             anyhow!(
                 "{file}: --central needs [central] token: the API token of central's `callhook \

@@ -551,15 +551,15 @@ impl Worker<'_> {
         let Some(to) = config.central_delivery() else {
             return self.unlink();
         };
-        if self.central_failures >= MAX_CENTRAL_FAILURES {
-            return Ok(false);
-        }
         if config_stamp(self.locations) != self.config_stamp {
             // A new key or central (an admin fixing a refused key, say): a new worker reads
             // the config and takes the lane over at once, instead of this one trying on with
-            // what it read.
+            // what it read, or giving up after its failures.
             self.give_up(Lane::Central)?;
             let _ = crate::effects::spawn::worker(self.locations);
+            return Ok(false);
+        }
+        if self.central_failures >= MAX_CENTRAL_FAILURES {
             return Ok(false);
         }
         let desk = config.central.desk_name();
@@ -621,10 +621,6 @@ impl Worker<'_> {
                 if smaller.is_some() && items > 1 {
                     // Too large, and it can be made smaller: again at once, halved.
                     next = now;
-                } else if matches!(status, Some(401 | 403)) {
-                    // A refused key stays refused until an admin gives the desk another: no
-                    // more attempts in this run (the next run reads the config afresh).
-                    self.central_failures = MAX_CENTRAL_FAILURES;
                 } else {
                     self.central_failures += 1;
                 }

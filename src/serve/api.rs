@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::central::query::TeamFilter;
 use crate::effects::outbox::{self, Status as DeliveryStatus};
 use crate::log::call::{Call, CallJson, Direction, Status, now_ms};
 use crate::log::db;
@@ -17,12 +18,11 @@ use crate::log::query::{self, Cursor, Filter};
 use crate::report::call_list::Calls;
 use crate::report::detail::{Detail, Lookup};
 use crate::report::filter::FilterArgs;
-use crate::report::output::{self, Format};
 use crate::report::stats::{self, By};
 use crate::report::unreturned::{self, Unreturned};
-use crate::central::query::TeamFilter;
-use crate::serve::{App, team};
+use crate::serve::csv::csv_response;
 use crate::serve::error::{ApiError, ApiResult};
+use crate::serve::{App, team};
 
 /// The most rows one request returns; more come by `cursor`.
 pub const MAX_LIMIT: u32 = 1000;
@@ -297,26 +297,6 @@ async fn list_calls(app: Arc<App>, filter: Filter, limit: u32, csv: bool) -> Api
         Ok(Json(Page { calls, next }).into_response())
     })
     .await
-}
-
-/// The rows as the CLI's `--format csv` writes them, as a download.
-pub fn csv_response<L: output::Listing>(
-    name: &str,
-    listing: &L,
-    each: impl FnOnce(&mut dyn FnMut(L::Row) -> anyhow::Result<()>) -> anyhow::Result<()>,
-) -> ApiResult<Response> {
-    let mut body = Vec::new();
-    output::write_list(&mut body, listing, Format::Csv, "", each)?;
-    let mut response = body.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
 }
 
 pub async fn call(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -171,7 +171,10 @@ async fn frames(app: &Arc<App>, after: i64) -> ApiResult<Vec<Frame>> {
         Some(central) => central_frames(central, after)
             .await
             .map_err(crate::serve::ingest::unavailable),
-        None => app.db(move |conn| Ok(frames_after(conn, after, BATCH)?)).await,
+        None => {
+            app.db(move |conn| Ok(frames_after(conn, after, BATCH)?))
+                .await
+        }
     }
 }
 
@@ -320,9 +323,7 @@ pub async fn stream(
         .filter(|id| !id.is_empty() && id.len() <= 64)
         .map(str::to_string);
     let start = match resume {
-        Some(id) => position(&app, id)
-            .await?
-            .unwrap_or_else(|| app.feed.last()),
+        Some(id) => position(&app, id).await?.unwrap_or_else(|| app.feed.last()),
         None => app.feed.last(),
     };
     let (out, events) = mpsc::channel::<Event>(64);

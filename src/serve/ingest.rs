@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::central::desks::{self, KeyLookup};
 use crate::central::ingest::{self, IngestError};
-use crate::effects::central::batch::{Batch, Receipt};
+use crate::effects::central::batch::{Batch, MAX_BODY, Receipt};
 use crate::effects::central::key::{self, KEY_HEADER};
 use crate::log::call::now_ms;
 use crate::serve::error::{ApiError, ApiResult};
@@ -21,7 +21,7 @@ pub async fn ingest(
     State(app): State<Arc<App>>,
     ConnectInfo(Client(client)): ConnectInfo<Client>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<Receipt>> {
     let Some(central) = app.central.clone() else {
         return Err(ApiError::not_found(
@@ -30,6 +30,14 @@ pub async fn ingest(
     };
     let client = client.ip();
     app.auth.check_failures(client)?;
+    // Batches are larger than any other request: read up to their own limit, no further.
+    let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("a batch has at most {MAX_BODY} bytes"),
+        )
+    })?;
     // Desks are programs; a browser page must not be able to deliver in a desk's name.
     if headers.contains_key(header::ORIGIN) {
         return Err(ApiError::new(
@@ -75,7 +83,10 @@ pub async fn ingest(
             "the signature does not match the desk key and the body".into(),
         ));
     }
-    let desk = match desks::by_key(&central, &public).await.map_err(unavailable)? {
+    let desk = match desks::by_key(&central, &public)
+        .await
+        .map_err(unavailable)?
+    {
         KeyLookup::Active(desk) => desk,
         KeyLookup::Revoked(name) => {
             return Err(refuse(

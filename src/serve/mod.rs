@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod control;
+pub mod csv;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -244,12 +245,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/transfer", post(control::transfer))
         .route("/api/dtmf", post(control::dtmf))
         .route("/api/desks", get(team::desks))
-        .route(
-            "/api/ingest",
-            post(ingest::ingest).layer(DefaultBodyLimit::max(
-                crate::effects::central::batch::MAX_BODY,
-            )),
-        )
+        .route("/api/ingest", post(ingest::ingest))
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(middleware::from_fn(headers))

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::central::db::Central;
-use crate::central::{desks, query};
 use crate::central::query::TeamFilter;
+use crate::central::{desks, query};
 use crate::log::call::{Call, now_ms};
 use crate::log::query::Cursor;
 use crate::report::call_list::Calls;
@@ -19,7 +19,7 @@ use crate::report::stats::By;
 use crate::report::team::{DeskRow, Desked};
 use crate::report::unreturned::{Unreturned, UnreturnedList};
 use crate::serve::App;
-use crate::serve::api::csv_response;
+use crate::serve::csv::csv_response;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::ingest::unavailable;
 

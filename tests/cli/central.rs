@@ -76,9 +76,8 @@ impl Proxy {
                             sent.lock().unwrap().push((headers, body));
                         }
                         let text = answer.bytes().unwrap_or_default().to_vec();
-                        let _ = request.respond(
-                            tiny_http::Response::from_data(text).with_status_code(status),
-                        );
+                        let _ = request
+                            .respond(tiny_http::Response::from_data(text).with_status_code(status));
                     }
                     // Central is down.
                     Err(_) => {
@@ -125,7 +124,10 @@ impl Team {
             .central
             .run(&["central", "add-desk", name, "--url", &self.proxy.url]);
         let block = &out[out.find("[central]").expect("a config block")..];
-        assert!(block.contains(&format!("desk = {}", toml_str(name))), "{out}");
+        assert!(
+            block.contains(&format!("desk = {}", toml_str(name))),
+            "{out}"
+        );
         block.to_string()
     }
 
@@ -186,16 +188,22 @@ impl Team {
 
     /// Waits until central has the desk's calls as the desk has them.
     fn caught_up(&self, desk: &Desk, name: &str) {
-        wait_until(Duration::from_secs(60), &format!("{name} at central"), || {
-            desk.json(&["calls", "--all"]) == self.calls_of(name)
-        });
+        wait_until(
+            Duration::from_secs(60),
+            &format!("{name} at central"),
+            || desk.json(&["calls", "--all"]) == self.calls_of(name),
+        );
     }
 }
 
 /// Every call of a desk, at central: the same JSON, plus its desk.
 fn assert_same_log(team: &Team, desk: &Desk, name: &str) {
     let mine = desk.json(&["calls", "--all"]);
-    assert_eq!(mine, team.calls_of(name), "{name}: the desk's log and central's");
+    assert_eq!(
+        mine,
+        team.calls_of(name),
+        "{name}: the desk's log and central's"
+    );
 }
 
 /// Has the desk deliver now whatever waits for central (after an outage: no waiting for the
@@ -235,12 +243,25 @@ fn traffic(desk: &Desk, at: i64, number: &str) {
     desk.record(
         at,
         number,
-        &[(0, "incoming"), (1_000, "ring"), (3_000, "answer"), (60_000, "end")],
+        &[
+            (0, "incoming"),
+            (1_000, "ring"),
+            (3_000, "answer"),
+            (60_000, "end"),
+        ],
     );
     desk.record(at + 120_000, "+15550000999", MISSED);
     desk.record(at + 200_000, number, &[(0, "outgoing"), (2_000, "busy")]);
-    desk.record(at + 300_000, "Alice <sip:alice@example.com>", &[(0, "incoming")]);
-    desk.record(at + 300_000, "Alice <sip:alice@example.com>", &[(500, "incoming")]);
+    desk.record(
+        at + 300_000,
+        "Alice <sip:alice@example.com>",
+        &[(0, "incoming")],
+    );
+    desk.record(
+        at + 300_000,
+        "Alice <sip:alice@example.com>",
+        &[(500, "incoming")],
+    );
     // A `ring` stored before the `incoming` of its call: the call is re-keyed to the
     // incoming's id when it comes.
     assert_stored(&desk.event_at(at + 400_500, "ring", number));
@@ -282,8 +303,15 @@ fn central_holds_the_union_of_the_desks_logs_through_outages_and_replays() {
         traffic(desk, T0 + 3_600_000 + i as i64 * 1_000_000, "+15550002002");
     }
     team.start_central();
-    // PostgreSQL restarts under a running central.
+    // PostgreSQL restarts under a running central; meanwhile central's doctor says so.
     team.cluster.stop().unwrap();
+    let doctor = team.central.command().arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(!doctor.status.success(), "{said}");
+    assert!(
+        said.contains("central database") && said.contains("FAIL"),
+        "{said}"
+    );
     for (i, desk) in desks.iter().enumerate() {
         traffic(desk, T0 + 7_200_000 + i as i64 * 1_000_000, "+15550003003");
     }
@@ -323,7 +351,11 @@ fn central_holds_the_union_of_the_desks_logs_through_outages_and_replays() {
         for call in &mut theirs {
             call.as_object_mut().unwrap().remove("desk");
         }
-        assert_eq!(desk.json(&["calls", "--all"]), theirs, "{name} through --central");
+        assert_eq!(
+            desk.json(&["calls", "--all"]),
+            theirs,
+            "{name} through --central"
+        );
         let id = desk.json(&["calls", "--limit", "1"])[0]["id"]
             .as_str()
             .unwrap()
@@ -382,26 +414,39 @@ fn a_desk_is_known_by_its_key_and_can_only_add_its_own_calls() {
         "gone": [{"id": id, "revision": 1_000_000, "into": "01a21225-d900-7807-a687-000000000000"}]
     });
     let (status, receipt) = post_batch(&team, &back_key, &serde_json::to_vec(&gone).unwrap());
-    assert_eq!((status, receipt["gone"].as_u64()), (200, Some(0)), "{receipt}");
+    assert_eq!(
+        (status, receipt["gone"].as_u64()),
+        (200, Some(0)),
+        "{receipt}"
+    );
     assert_eq!(team.calls(Some("front")), vec![call.clone()]);
 
     // Refused before anything is stored: a wrong signature, no key, an unknown key, a body
     // that is not a batch, one that is too large.
     let other = DeskKey::generate().unwrap();
     let (status, answer) = post_batch(&team, &other, b"{}");
-    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unknown_key")));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (401, Some("unknown_key"))
+    );
     let answer = client()
         .post(format!("{}/api/ingest", team.served().url))
         .header("webhook-id", "msg_1")
         .header("webhook-timestamp", "1")
-        .header("webhook-signature", front_key.sign("msg_1", 1, b"{\"x\":1}"))
+        .header(
+            "webhook-signature",
+            front_key.sign("msg_1", 1, b"{\"x\":1}"),
+        )
         .header("callhook-desk-key", front_key.public_text())
         .body("{\"x\":2}")
         .send()
         .unwrap();
     assert_eq!(answer.status().as_u16(), 401);
     let (status, answer) = post_batch(&team, &front_key, b"{\"calls\": 7}");
-    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_batch")));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("invalid_batch"))
+    );
     let huge = vec![b' '; 5 * 1024 * 1024];
     let (status, _) = post_batch(&team, &front_key, &huge);
     assert_eq!(status, 413);
@@ -458,7 +503,11 @@ fn team_queries_span_every_desk() {
     );
     // Missed at the back office, tried from the front desk without an answer: waiting.
     back.record(T0 + 60_000, "+15552220002", MISSED);
-    front.record(T0 + 700_000, "+15552220002", &[(0, "outgoing"), (3_000, "end")]);
+    front.record(
+        T0 + 700_000,
+        "+15552220002",
+        &[(0, "outgoing"), (3_000, "end")],
+    );
     // Answered at the front desk.
     front.record(
         T0 + 800_000,
@@ -475,13 +524,19 @@ fn team_queries_span_every_desk() {
     assert_eq!(waiting[0]["callbacks"], 1);
     // A desk alone does not know the call back from the other desk.
     assert_eq!(front.json(&["missed", "--unreturned"]).len(), 1);
-    assert_eq!(front.json(&["missed", "--unreturned"])[0]["number"], "+15552220001");
+    assert_eq!(
+        front.json(&["missed", "--unreturned"])[0]["number"],
+        "+15552220001"
+    );
 
     let missed = front.json(&["missed", "--central"]);
     assert_eq!(missed.len(), 2);
     let numbers = front.json(&["calls", "--central", "--number", "2220001"]);
     assert_eq!(numbers.len(), 2, "{numbers:#?}");
-    assert_eq!(front.json(&["calls", "--central", "--desk", "back"]).len(), 2);
+    assert_eq!(
+        front.json(&["calls", "--central", "--desk", "back"]).len(),
+        2
+    );
 
     let stats = front.json(&["stats", "--central", "--by", "desk"]);
     let groups = stats[0]["groups"].as_array().unwrap();
@@ -496,6 +551,18 @@ fn team_queries_span_every_desk() {
     let mine = front.json(&["stats", "--by", "day"]);
     theirs[0].as_object_mut().unwrap().remove("desk");
     assert_eq!(mine, theirs);
+
+    // Central's doctor: PostgreSQL, and each desk's last contact.
+    let doctor = team.central.command().arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(said.contains("PostgreSQL answers"), "{said}");
+    for desk in ["desk front", "desk back"] {
+        let line = said
+            .lines()
+            .find(|l| l.contains(desk))
+            .unwrap_or_else(|| panic!("{said}"));
+        assert!(line.contains("up to date"), "{said}");
+    }
 
     let table = front.run(&["calls", "--central"]);
     assert!(table.contains("Desk") && table.contains("back"), "{table}");

@@ -10,15 +10,19 @@ use crate::served::client;
 use crate::support::{Desk, MISSED, T0, assert_stored, toml_str, wait_until};
 
 fn central() -> Value {
-    let text = std::env::var("CALLHOOK_TEST_CENTRAL")
-        .expect("CALLHOOK_TEST_CENTRAL: run the Windows tests through ci/windows.sh, which starts central");
+    let text = std::env::var("CALLHOOK_TEST_CENTRAL").expect(
+        "CALLHOOK_TEST_CENTRAL: run the Windows tests through ci/windows.sh, which starts central",
+    );
     serde_json::from_str(&text).unwrap()
 }
 
 #[test]
 fn a_windows_desk_delivers_its_calls_to_central() {
     let central = central();
-    let (url, token) = (central["url"].as_str().unwrap(), central["token"].as_str().unwrap());
+    let (url, token) = (
+        central["url"].as_str().unwrap(),
+        central["token"].as_str().unwrap(),
+    );
     let desk = Desk::new().with_config(&format!(
         "[central]\nurl = {}\ndesk = \"wine-desk\"\nkey = {}\ntoken = {}\n",
         toml_str(url),

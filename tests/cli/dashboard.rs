@@ -1,6 +1,7 @@
 //! The dashboard in a real headless Chromium (Debian's `chromium` and `chromium-driver`),
-//! against `callhook serve` run as a separate process with a desk's config and database. Each
-//! page's screenshot is left in `target/dashboard/` for people to look at.
+//! against `callhook serve` run as a separate process with a desk's config and database, and
+//! as central on a throw-away PostgreSQL with desks delivering to it. Each page's screenshot
+//! is left in `target/dashboard/` for people to look at.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -337,4 +338,307 @@ fn dashboard_first_load() {
         median("missed_rendered"),
         median("rows")
     );
+}
+
+/// Central's dashboard: `callhook serve` on a throw-away PostgreSQL, two desks that store
+/// calls with their real hooks and deliver them with their real workers, and the team's log
+/// in Chromium: each call's desk, the desk filter, the figures by desk, the desks, a call
+/// coming in live at one desk, and no MicroSIP controls (central runs beside no MicroSIP).
+/// Screenshots: `target/dashboard/central-*.png`.
+#[test]
+fn central_dashboard_in_a_real_browser() {
+    let cluster = callhook::central::cluster::Cluster::start().unwrap();
+    let database = cluster.create_database("team").unwrap();
+    let central =
+        Desk::new().with_config(&format!("[central]\ndatabase = {}\n", toml_str(&database)));
+    let server = central.serve();
+    assert_eq!(server.ok("/api/health")["mode"], "central");
+    let front = team_desk(&central, &server, "front");
+    let back = team_desk(&central, &server, "back");
+    // A desk named as a hostile caller, added and never heard of since.
+    team_desk(&central, &server, IMG);
+
+    // Hostile callers missed at the front desk, one at the back office; an answered call at
+    // each, and one made from the back office.
+    let hour_ago = now_ms() - 3_600_000;
+    let answered: &[(i64, &str)] = &[
+        (0, "incoming"),
+        (1_000, "ring"),
+        (4_000, "answer"),
+        (60_000, "end"),
+    ];
+    front.record(hour_ago, IMG, MISSED);
+    front.record(hour_ago + 60_000, SCRIPT, MISSED);
+    front.record(hour_ago + 120_000, "+15551230011", answered);
+    back.record(hour_ago + 180_000, RTL, MISSED);
+    back.record(hour_ago + 240_000, "+15551230021", answered);
+    back.record(
+        hour_ago + 300_000,
+        "+15551230022",
+        &[(0, "outgoing"), (2_000, "start"), (30_000, "end")],
+    );
+    caught_up(&server, &front, "front");
+    caught_up(&server, &back, "back");
+    let (at_front, at_back) = (front.calls().len(), back.calls().len());
+    let all = at_front + at_back;
+    // Each desk's first batch said that its backfill is done.
+    wait_until(WAIT, "both desks backfilled", || {
+        let desks = server.ok("/api/desks");
+        desks["desks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["name"] != IMG)
+            .all(|d| d["backfilled"] == true)
+    });
+
+    let login = central.run(&["dashboard", "--print"]).trim().to_string();
+    assert!(
+        login.starts_with(&format!("{}/login?code=", server.url)),
+        "{login}"
+    );
+    let browser = Browser::start();
+    let mut console = Vec::new();
+    browser.goto(&login);
+    wait_ready(&browser, "now");
+    browser.wait_for("#mode:not([hidden])", WAIT);
+    browser.wait_until("the live stream", WAIT, |b| {
+        b.find("#live[data-live=on]").is_some()
+    });
+    // Desks instead of Deliveries; Deliveries lead to Desks.
+    let nav = browser.exec(
+        "return [...document.querySelectorAll('[data-nav]')].filter(a => !a.hidden)\
+         .map(a => a.dataset.nav)",
+        &[],
+    );
+    assert_eq!(nav, json!(["now", "missed", "calls", "stats", "desks"]));
+
+    // (a) The log: every call with its desk, in a Desk column.
+    open(&browser, "calls");
+    browser.wait_until("every desk's calls", WAIT, |b| calls_desks(b).len() == all);
+    let head = browser.text(&browser.find("#calls-table thead th:nth-child(2)").unwrap());
+    assert_eq!(head, "Desk");
+    let desks: Vec<String> = calls_desks(&browser);
+    for name in ["front", "back"] {
+        assert!(desks.iter().any(|d| d == name), "{name} not in {desks:?}");
+    }
+    let cells = browser.exec(
+        "return [...document.querySelectorAll('#calls-body tr')]\
+         .every(r => r.cells[1].textContent === r.dataset.desk)",
+        &[],
+    );
+    assert_eq!(cells, json!(true), "the Desk column");
+    let text = page_text(&browser, "calls");
+    for caller in [IMG, SCRIPT, RTL] {
+        assert!(
+            text.contains(caller),
+            "{caller:?} is not literal in the log"
+        );
+    }
+    // A call's detail names its desk.
+    browser.click(
+        &browser
+            .find("#calls-body tr[data-desk=back] [data-action=detail]")
+            .unwrap(),
+    );
+    browser.wait_until("the call's detail", WAIT, |b| {
+        b.find("#call-detail:not([hidden]) #detail-body table")
+            .is_some()
+    });
+    let detail = browser.text(&browser.find("#detail-body .facts").unwrap());
+    assert!(
+        detail.contains("Desk") && detail.contains("back"),
+        "{detail}"
+    );
+    browser.click(&browser.find("#detail-close").unwrap());
+
+    // The desk filter narrows the log (and its CSV export) to one desk.
+    choose(&browser, "#calls-filter", "back");
+    browser.click(&browser.find("#calls-filter button[type=submit]").unwrap());
+    browser.wait_until("back's calls only", WAIT, |b| {
+        calls_desks(b) == vec!["back".to_string(); at_back]
+    });
+    let csv = browser
+        .attr(&browser.find("#calls-csv").unwrap(), "href")
+        .unwrap();
+    assert!(csv.contains("desk=back"), "{csv}");
+    let log = browser.exec(
+        "return document.getElementById('calls-body').textContent",
+        &[],
+    );
+    assert!(
+        !log.as_str().unwrap().contains(IMG),
+        "front's call in back's log"
+    );
+    screenshot(&browser, "central-calls");
+
+    // (b) Missed: the numbers to call back, each with its desk, and no Call back here.
+    open(&browser, "missed");
+    browser.wait_until("the missed numbers of both desks", WAIT, |b| {
+        let desks = list_desks(b, "#missed-list");
+        desks.contains(&"front".to_string()) && desks.contains(&"back".to_string())
+    });
+    assert!(browser.find("#missed-list [data-action]").is_none());
+    let text = page_text(&browser, "missed");
+    for caller in [IMG, RTL] {
+        assert!(
+            text.contains(caller),
+            "{caller:?} is not literal in {text:?}"
+        );
+    }
+    let safe = browser.exec(
+        "return {pwned: typeof window.__pwned, imgs: document.querySelectorAll('main img').length, \
+         scripts: document.scripts.length, \
+         wide: document.documentElement.scrollWidth > window.innerWidth, \
+         bidi: getComputedStyle(document.querySelector('#missed-list .t')).unicodeBidi}",
+        &[],
+    );
+    assert_eq!(
+        safe,
+        json!({"pwned": "undefined", "imgs": 0, "scripts": 1, "wide": false, "bidi": "isolate"}),
+        "the hostile callers changed the page"
+    );
+    choose(&browser, "#missed-filter", "front");
+    browser.wait_until("front's missed numbers only", WAIT, |b| {
+        let desks = list_desks(b, "#missed-list");
+        !desks.is_empty() && desks.iter().all(|d| d == "front")
+    });
+    screenshot(&browser, "central-missed");
+
+    // (c) Statistics: the charts, and the figures by desk.
+    open(&browser, "stats");
+    browser.wait_for("#chart-day canvas", WAIT);
+    browser.wait_until("the figures by desk", WAIT, |b| {
+        b.exec(
+            "return Object.fromEntries([...document.querySelectorAll('#stats-desks tr')]\
+             .map(r => [r.dataset.desk, Number(r.cells[1].textContent)]))",
+            &[],
+        ) == json!({"front": at_front, "back": at_back})
+    });
+    // Read at once: the tiles are replaced as the figures come.
+    let tile = |b: &Browser| {
+        let calls = b.exec(
+            "const e = document.querySelector('#stats-totals dd'); return e ? e.textContent : ''",
+            &[],
+        );
+        calls.as_str().unwrap().to_string()
+    };
+    assert_eq!(tile(&browser), all.to_string());
+    screenshot(&browser, "central-stats");
+    choose(&browser, "#stats-period", "front");
+    browser.wait_until("front's figures", WAIT, |b| tile(b) == at_front.to_string());
+
+    // (d) The desks: their keys, last contact, backlog, backfill and calls.
+    open(&browser, "desks");
+    browser.wait_until("the three desks", WAIT, |b| {
+        list_desks(b, "#desks-body").len() == 3
+    });
+    for (name, calls) in [("front", at_front), ("back", at_back), (IMG, 0)] {
+        let row = browser.exec(
+            "const r = [...document.querySelectorAll('#desks-body tr')]\
+                 .find(r => r.dataset.desk === arguments[0]);\
+                 return {key: r.dataset.keyState, cells: [...r.cells].map(c => c.textContent)}",
+            &[json!(name)],
+        );
+        assert_eq!(row["key"], "active", "{row}");
+        let cells = row["cells"].as_array().unwrap();
+        assert_eq!(cells[0], name, "{row}");
+        // The hostile desk never delivered: its name is text, like the others.
+        let heard = name != IMG;
+        assert_eq!(cells[2] != "never", heard, "{row}");
+        assert_eq!(cells[4] == "done", heard, "{row}");
+        assert_eq!(cells[5], calls.to_string(), "{row}");
+    }
+    screenshot(&browser, "central-desks");
+    // A desk's page of deliveries leads here.
+    browser.exec("location.hash = '#deliveries'", &[]);
+    browser.wait_until("Deliveries to lead to Desks", WAIT, |b| {
+        b.url().ends_with("#desks")
+    });
+
+    // (e) A call rings at the back office: it appears live on Now with its desk, without
+    // Answer or Hang up.
+    open(&browser, "now");
+    let number = "+15551230031";
+    assert_stored(&back.event("incoming", number));
+    let ringing = format!("#now-list [data-number='{number}'][data-desk=back][data-state=ringing]");
+    let row = browser.wait_for(&ringing, WAIT);
+    assert!(
+        browser.text(&row).contains("back"),
+        "{}",
+        browser.text(&row)
+    );
+    assert!(browser.find("#now-list [data-action]").is_none());
+    screenshot(&browser, "central-now");
+    assert_stored(&back.event("end", number));
+    browser.wait_for(
+        &format!("#now-list [data-number='{number}'][data-desk=back][data-state=ended]"),
+        WAIT,
+    );
+    assert!(browser.find("#now-list [data-action]").is_none());
+    assert_eq!(
+        browser.exec("return typeof window.__pwned", &[]),
+        json!("undefined")
+    );
+
+    // (f) No script error and no Content-Security-Policy violation on any page.
+    console.extend(browser.console());
+    let bad: Vec<_> = console
+        .iter()
+        .filter(|l| l.level == "SEVERE" || l.message.contains("Content Security Policy"))
+        .collect();
+    assert!(bad.is_empty(), "browser console: {bad:#?}");
+}
+
+/// A desk added to central with `callhook central add-desk`, configured with the block it
+/// printed.
+fn team_desk(central: &Desk, server: &crate::served::Served, name: &str) -> Desk {
+    let out = central.run(&["central", "add-desk", name, "--url", &server.url]);
+    let block = &out[out.find("[central]").expect("a config block")..];
+    Desk::new().with_config(block)
+}
+
+/// Waits until central's log of `name` is the desk's own, each call with its desk.
+fn caught_up(server: &crate::served::Served, desk: &Desk, name: &str) {
+    let mine = desk.json(&["calls", "--all"]);
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{name}'s calls at central"),
+        || {
+            let page = server.ok(&format!("/api/calls?limit=1000&desk={name}"));
+            let theirs: Vec<Value> = page["calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    assert_eq!(c["desk"], name);
+                    c.as_object_mut().unwrap().remove("desk");
+                    c
+                })
+                .collect();
+            theirs == mine
+        },
+    );
+}
+
+/// Picks `desk` in the desk filter of `form`, once the desks are known.
+fn choose(browser: &Browser, form: &str, desk: &str) {
+    let option = format!("{form} select[name=desk] option[value='{desk}']");
+    browser.click(&browser.wait_for(&option, WAIT));
+}
+
+/// The desk of each row of the log, in order.
+fn calls_desks(browser: &Browser) -> Vec<String> {
+    list_desks(browser, "#calls-body")
+}
+
+/// The `data-desk` of each row of a list.
+fn list_desks(browser: &Browser, list: &str) -> Vec<String> {
+    let v = browser.exec(
+        "return [...document.querySelectorAll(arguments[0] + ' > [data-desk]')]\
+         .map(e => e.dataset.desk)",
+        &[json!(list)],
+    );
+    serde_json::from_value(v).unwrap()
 }
