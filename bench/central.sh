@@ -21,6 +21,10 @@
 #      the plan of any over its target (EXPLAIN ANALYZE), and PostgreSQL's bytes per call.
 # Usage: bench/central.sh        (SIZES=1000000 for the small size only; STEPS="queries" for
 #                                 some steps only, of "catchup delay ingest queries")
+#   CENTRAL=FILE uses a central started beforehand (examples/central's line in FILE, with the
+#   desks catchup, sim-01…sim-50 and desk-01…), which stays, filled, for another run;
+#   LOGS=DIR keeps every step's raw output there (JSON, the trace of each event, PostgreSQL's
+#   statement log).
 # Needs PostgreSQL's server programs (15 or newer), hyperfine, curl and python3 (Debian:
 # apt-get install postgresql hyperfine curl). 10,000,000 calls take about 12 GB of disk.
 set -euo pipefail
@@ -50,23 +54,28 @@ cleanup() {
   # Closing its stdin stops central: the server, then the cluster, which it removes.
   exec 3>&-
   [[ -n $central ]] && wait "$central" 2>/dev/null || true
+  if [[ -n ${LOGS:-} ]]; then mkdir -p "$LOGS" && cp -r "$work"/. "$LOGS"/; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # Central with its desks: sim-01…sim-50 for the simulated ones, desk-01… for the real ones.
-names=(catchup)
-for i in $(seq -w 1 50); do names+=("sim-$i"); done
-for i in $(seq -w 1 "$DESKS"); do names+=("desk-$i"); done
-mkfifo "$work/hold"
-exec 3<>"$work/hold"
-echo "central: a PostgreSQL cluster, callhook serve, ${#names[@]} desks…" >&2
-"$target/release/examples/central" "$bin" "$work/central" "${names[@]}" \
-  <"$work/hold" >"$work/central.json" 3>&- &
-central=$!
-for _ in $(seq 1200); do [[ -s $work/central.json ]] && break; sleep 0.1; done
-[[ -s $work/central.json ]] || { echo "central did not start" >&2; exit 1; }
+if [[ -n ${CENTRAL:-} ]]; then
+  cp "$CENTRAL" "$work/central.json"
+else
+  names=(catchup)
+  for i in $(seq -w 1 50); do names+=("sim-$i"); done
+  for i in $(seq -w 1 "$DESKS"); do names+=("desk-$i"); done
+  mkfifo "$work/hold"
+  exec 3<>"$work/hold"
+  echo "central: a PostgreSQL cluster, callhook serve, ${#names[@]} desks…" >&2
+  "$target/release/examples/central" "$bin" "$work/central" "${names[@]}" \
+    <"$work/hold" >"$work/central.json" 3>&- &
+  central=$!
+  for _ in $(seq 1200); do [[ -s $work/central.json ]] && break; sleep 0.1; done
+  [[ -s $work/central.json ]] || { echo "central did not start" >&2; exit 1; }
+fi
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/central.json" "$1"; }
 url=$(field url)
 token=$(field token)
@@ -74,7 +83,8 @@ database=$(field database)
 # The cluster's directory is the socket's, in the URL's host; its server.log is there.
 pgdir=$(python3 -c "import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1].split('@')[1].rsplit(':', 1)[0]))" "$database")
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$database" "$@"; }
-serve=$(pgrep -P "$central" | head -1)
+# The server: the process listening on central's port.
+serve=$(ss -Hltnp "sport = :${url##*:}" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 # CPU ticks of a process and its children (live ones, and those it has reaped).
 ticks() {
@@ -101,7 +111,7 @@ fi
 if step delay; then
   echo "live events: $DESKS desks, a call every $EVERY_MS ms each, $DELAY_S s…" >&2
   "$desks" delay "$work/central.json" "$hookw" --desks "$DESKS" --seconds "$DELAY_S" \
-    --every-ms "$EVERY_MS" >"$work/delay.json"
+    --every-ms "$EVERY_MS" --trace "$work/delay-trace.jsonl" >"$work/delay.json"
 fi
 
 if step ingest; then
@@ -288,12 +298,18 @@ for line in open(sys.argv[1], errors="replace"):
         entries.append(line.rstrip("\n"))
     else:
         entries[-1] += "\n" + line.rstrip("\n")
-runs, current, statements = {}, None, []
+runs, current, sets = {}, None, {}
 last = None
+pid = lambda e: (re.search(r"\[(\d+)\]", e) or [None, None])[1]
 for e in entries:
     m = re.search(r"statement: SELECT 'bench-mark (\S+) (\d+)'", e)
     if m:
         current = (m.group(1), int(m.group(2)))
+        continue
+    # Settings a query's transaction makes for itself (SET LOCAL), replayed with its plan.
+    m = re.search(r"statement: (SET LOCAL [^;]*)", e)
+    if m and current is not None:
+        sets.setdefault((current, pid(e)), []).append(m.group(1))
         continue
     m = re.search(r"LOG:  duration: ([\d.]+) ms  (parse|bind|execute) [^:]*: (.*)", e, re.S)
     if m:
@@ -302,7 +318,8 @@ for e in entries:
         # Central's own work meanwhile: the live events' poll, the pool's checks.
         if current is None or current[0] == "end" or "e.seq >" in sql or sql.strip() in ("SELECT 1", ""):
             continue
-        last = {"ms": float(m.group(1)), "phase": m.group(2), "sql": sql, "params": ""}
+        last = {"ms": float(m.group(1)), "phase": m.group(2), "sql": sql, "params": "",
+                "sets": list(sets.get((current, pid(e)), []))}
         runs.setdefault(current, []).append(last)
         continue
     m = re.search(r"DETAIL:  parameters: (.*)", e, re.S)
@@ -323,14 +340,16 @@ with open(sys.argv[2], "w") as f:
         params = dict(re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", s["params"]))
         for n in sorted(params, key=int, reverse=True):
             sql = re.sub(r"\$" + n + r"(?!\d)", lambda _: params[n], sql)
-        f.write(f"\\echo '### query {query}'\nEXPLAIN (ANALYZE, BUFFERS) {sql};\n")
+        f.write(f"\\echo '### query {query}'\nBEGIN;\n"
+                + "".join(f"{x};\n" for x in s["sets"])
+                + f"EXPLAIN (ANALYZE, BUFFERS) {sql};\nROLLBACK;\n")
 PY
     sql -v ON_ERROR_STOP=0 -f "$work/explain-$size.sql" >"$work/plans-$size.txt" 2>&1 || true
   done
 fi
 
 python3 - "$work" "$STEPS" "$SIZES" "$DESKS" "$EVERY_MS" "$DELAY_S" "$INGEST_S" "$BACKLOG_CHANGES" <<'PY'
-import json, os, statistics, sys
+import json, os, re, statistics, sys
 work, steps, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 desks, every_ms, delay_s, ingest_s, backlog = sys.argv[4:9]
 def j(name):
@@ -377,6 +396,8 @@ if "ingest" in steps:
     print()
 if "queries" in steps:
     targets = {"calls?number": 20, "calls?since=today": 20, "missed": 200, "stats": 300}
+    # The queries over their target, by size: their plans follow.
+    missed = {}
     for size in sizes:
         if not os.path.exists(f"{work}/facts-{size}"):
             continue
@@ -395,6 +416,9 @@ if "queries" in steps:
             inside = f"{statistics.median(inside):.1f} ms" if inside else ""
             print(f"| `{name}` | {r['median'] * 1000:.1f} ms | {max(r['times']) * 1000:.1f} ms | "
                   f"{inside} | {target} |")
+            limit = next((t for key, t in targets.items() if key in name), None)
+            if limit is not None and r["median"] * 1000 > limit:
+                missed.setdefault(size, []).append((str(k - 1), name))
         rows = [l.split("|") for l in open(f"{work}/sizes-{size}").read().split()]
         total = sum(int(b) for _, b in rows)
         print(f"\nPostgreSQL: {total / 1e6:,.0f} MB, {total / int(calls):,.0f} bytes per call: " +
@@ -404,10 +428,14 @@ if "queries" in steps:
         n, ms = sum(f[0] for f in fills), sum(f[1] for f in fills)
         print(f"Filled directly with SQL: {n:,} calls with their events in {ms / 1000:,.0f} s, "
               f"{n / ms * 1000:,.0f} calls/s (the schema's indexes kept up to date).\n")
-    for size in sizes:
-        path = f"{work}/plans-{size}.txt"
-        if os.path.exists(path):
-            print(f"Plans at {size} calls (the slowest statement of each query):\n\n```")
-            print(open(path).read().rstrip())
+    for size, queries in missed.items():
+        # The hours' boundaries of `stats` run to hundreds of numbers.
+        text = re.sub(r"'\{(\d+),[\d,]{200,},(\d+)\}'", r"'{\1,…,\2}'",
+                      open(f"{work}/plans-{size}.txt").read())
+        plans = dict(re.findall(r"### query (\S+)\n(.*?)(?=### query |\Z)", text, re.S))
+        for k, name in queries:
+            print(f"Over its target at {int(size):,} calls: `{name}`; the plan of its slowest "
+                  f"statement (EXPLAIN ANALYZE, as central ran it):\n\n```")
+            print(plans.get(k, "(no plan)").rstrip())
             print("```\n")
 PY
