@@ -10,20 +10,22 @@
 //!     revision that grows. As fast as central answers, for S seconds (default 30) or until N
 //!     calls are complete. Prints one JSON object: calls and events stored per second,
 //!     batches, errors, central's receipts, and the time per batch (median, p90, p99, max).
-//! desks delay CENTRAL HOOK [--prefix P] [--desks K] [--seconds S] [--every-ms G] [--trace F]
+//! desks delay CENTRAL HOOK [--prefix P] [--desks K] [--seconds S] [--every-ms G] [--wait-s W]
+//!     [--trace F]
 //!     K real desks (default 50, the desks named P…, default `desk-`), each a temp dir with a
 //!     database and a config of its own (`[central]` url, desk, key), whose hook processes
 //!     (`HOOK event …`; HOOK is callhookw, which starts the worker beside it) take a call
 //!     every G ms on average (default 5000) per desk, for S seconds (default 60), while one
 //!     SSE client reads central's `GET /api/events`. Prints the delay from each hook
 //!     process's start, and from its end, to its event's frame at central (one monotonic
-//!     clock, in this process): min, median, p90, p99, max. `--trace F` writes every event's
-//!     times (wall clock, ms) to F, a JSON object a line.
-//! desks catchup CENTRAL HOOK [--desk NAME] [--calls N]
+//!     clock, in this process): min, median, p90, p99, max; frames still missing W seconds
+//!     (default 30) after the last hook are not counted. `--trace F` writes every event's times
+//!     (wall clock, ms) to F, a JSON object a line.
+//! desks catchup CENTRAL HOOK [--desk NAME] [--calls N] [--timeout-s T]
 //!     A desk (default `catchup`) stores a day of N calls (default 600) through its real hook
 //!     with `--time`, before it knows central; then its `[central]` is set and `HOOK deliver`
 //!     runs, and its backfill sends the day. Prints the time until central holds every call
-//!     and event of it (`GET /api/desks`).
+//!     and event of it (`GET /api/desks`; given up after T seconds, default 600).
 //!
 //! CENTRAL is a file holding examples/central's line: `{"url", "token", "database", "desks"}`.
 
@@ -60,7 +62,8 @@ fn usage(why: &str) -> ! {
     eprintln!(
         "desks: {why}\nusage: desks ingest CENTRAL [--prefix P] [--seconds S] [--calls N] \
          [--changes C]\n       desks delay CENTRAL HOOK [--prefix P] [--desks K] [--seconds S] \
-         [--every-ms G]\n       desks catchup CENTRAL HOOK [--desk NAME] [--calls N]"
+         [--every-ms G] [--wait-s W] [--trace F]\n       desks catchup CENTRAL HOOK [--desk NAME] \
+         [--calls N] [--timeout-s T]"
     );
     std::process::exit(2);
 }
