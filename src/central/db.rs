@@ -60,6 +60,11 @@ pub async fn connect(url: &str) -> Result<Central> {
     if config.get_application_name().is_none() {
         config.application_name("callhook central");
     }
+    if config.get_options().is_none() {
+        // Central's queries are short index reads: compiling them (JIT) and starting parallel
+        // workers costs tens of milliseconds each, many times the query itself.
+        config.options("-c jit=off -c max_parallel_workers_per_gather=0");
+    }
     let target: Arc<str> = describe(&config).into();
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,

@@ -656,16 +656,18 @@ impl Worker<'_> {
         let lingering = last_work.elapsed() < self.linger;
         let now = now_ms();
         let stay = self.config.outbox.stay.as_millis() as i64;
+        // A lane kept because a hook wanted it has work just queued: look again at once.
+        let mut kept = false;
         if !lingering {
             for lane in self.lanes.clone() {
                 match lane {
                     Lane::Popup => {
-                        self.release(lane)?;
+                        kept |= !self.release(lane)?;
                     }
                     Lane::Webhook => {
                         let next = outbox::next_due(&self.conn, lane)?;
                         if next.is_none_or(|t| t - now > stay) {
-                            self.release(lane)?;
+                            kept |= !self.release(lane)?;
                         }
                     }
                     Lane::Central if self.central_failures >= MAX_CENTRAL_FAILURES => {
@@ -676,7 +678,7 @@ impl Worker<'_> {
                     Lane::Central => {
                         let next = link::next_due(&self.conn)?;
                         if next.is_none_or(|t| t - now > CENTRAL_STAY_MS) {
-                            self.release(lane)?;
+                            kept |= !self.release(lane)?;
                         }
                     }
                     // Let go in their own steps once done.
@@ -687,7 +689,7 @@ impl Worker<'_> {
         if self.lanes.is_empty() {
             return Ok(());
         }
-        let mut wait = if lingering || self.holds(Lane::Popup) {
+        let mut wait = if lingering || kept || self.holds(Lane::Popup) {
             POLL.as_millis() as i64
         } else {
             IDLE_TICK.as_millis() as i64
