@@ -13,6 +13,11 @@ CREATE TABLE central_link (
     -- last call delivered, so that a backfill cut short goes on from there.
     backfill_cursor TEXT,
     backfill_done   INTEGER NOT NULL DEFAULT 0,
+    -- The revision the backfill's calls go with: a number of `central_changes`' sequence kept
+    -- for it when the link was made, above every revision sent before (a desk that was linked,
+    -- unlinked and linked again sends its calls as they are now, and central takes them) and
+    -- below every change queued after.
+    backfill_revision INTEGER NOT NULL DEFAULT 0,
     batch_bytes     INTEGER,                    -- halved by each 413; NULL: the default
     attempts        INTEGER NOT NULL DEFAULT 0, -- failed attempts since the last success
     next_at         INTEGER NOT NULL,           -- no attempt before then (Unix ms)

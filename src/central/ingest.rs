@@ -465,13 +465,13 @@ fn check(batch: &Batch) -> Result<Checked<'_>, String> {
         if Direction::parse(&state.direction).is_none() {
             return Err(at(format!(
                 "direction `{}` is neither in nor out",
-                state.direction
+                shown(&state.direction)
             )));
         }
         if Status::parse(&state.status).is_none() {
             return Err(at(format!(
                 "status `{}` is none of in-progress, answered, missed, busy, no-answer",
-                state.status
+                shown(&state.status)
             )));
         }
         text("number", &state.number, MAX_NUMBER_BYTES).map_err(at)?;
@@ -488,7 +488,7 @@ fn check(batch: &Batch) -> Result<Checked<'_>, String> {
             if !EventKind::ALL.iter().any(|k| k.as_str() == event.event) {
                 return Err(at(format!(
                     "`{}` is none of {}",
-                    event.event,
+                    shown(&event.event),
                     EventKind::names()
                 )));
             }
@@ -551,12 +551,12 @@ fn uuid(text: &str) -> Result<Uuid, String> {
     Uuid::try_parse(text)
         .ok()
         .filter(|id| id.hyphenated().to_string() == text)
-        .ok_or_else(|| {
-            format!(
-                "`{}` is not a UUID",
-                text.chars().take(64).collect::<String>()
-            )
-        })
+        .ok_or_else(|| format!("`{}` is not a UUID", shown(text)))
+}
+
+/// The start of a value a batch got wrong, for the answer: a batch may be megabytes.
+fn shown(value: &str) -> String {
+    value.chars().take(64).collect()
 }
 
 /// Text PostgreSQL can store (no NUL character), of at most `max` bytes.

@@ -17,6 +17,7 @@ use crate::log::caller::{NumberPlan, digits};
 use crate::log::query::{Filter, REDACTED_HEX_DIGITS, REDACTED_PREFIX};
 use crate::report::detail::EventJson;
 use crate::report::stats::{By, Report, Rows, Tally};
+use crate::report::team::DeskRow;
 use crate::report::unreturned::Unreturned;
 
 /// Which calls a team query looks at: the desk's filter, and one desk (by name) or all.
@@ -26,32 +27,8 @@ pub struct TeamFilter {
     pub desk: Option<String>,
 }
 
-/// A call and the desk that took it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TeamCall {
-    pub desk: String,
-    pub call: Call,
-}
-
-/// The JSON of a [`TeamCall`]: the fields of `calls --format json`, in their order, then
-/// `desk`.
-#[derive(Debug, Serialize)]
-pub struct TeamCallJson<'a> {
-    #[serde(flatten)]
-    pub call: CallJson<'a>,
-    pub desk: &'a str,
-}
-
-impl TeamCall {
-    /// The record as `calls --format json` shows it, with its desk. A struct rather than a
-    /// `serde_json::Value`, whose maps sort their keys: the fields keep the desk's order.
-    pub fn to_json(&self, now: i64) -> TeamCallJson<'_> {
-        TeamCallJson {
-            call: self.call.to_json(now),
-            desk: &self.desk,
-        }
-    }
-}
+/// A call and the desk that took it: a row of central's lists ([`Desked`] lays them out).
+pub type TeamCall = DeskRow<Call>;
 
 /// A call with its events, as `show` gives it, and its desk.
 pub struct TeamDetail {
@@ -83,12 +60,7 @@ impl TeamDetail {
 }
 
 /// A number still to call back, across the team, and the desk of its latest missed call.
-#[derive(Serialize)]
-pub struct TeamUnreturned {
-    #[serde(flatten)]
-    pub unreturned: Unreturned,
-    pub desk: String,
-}
+pub type TeamUnreturned = DeskRow<Unreturned>;
 
 /// One event for central's live events: its place in the feed, its id, and the webhook
 /// payload (the call as it stands, with the event) with `desk` in its `data`.
@@ -375,7 +347,7 @@ fn team_call(row: &Row) -> Result<TeamCall> {
     let direction: String = row.try_get(1)?;
     let status: String = row.try_get(2)?;
     Ok(TeamCall {
-        call: Call {
+        row: Call {
             id: id.to_string(),
             direction: Direction::parse(&direction)
                 .with_context(|| format!("call {id}: unknown direction {direction}"))?,
@@ -442,7 +414,7 @@ pub async fn detail(c: &Central, id: &str, now: i64) -> Result<Option<TeamDetail
     else {
         return Ok(None);
     };
-    let TeamCall { desk, call } = team_call(&row)?;
+    let TeamCall { desk, row: call } = team_call(&row)?;
     let rows = client
         .query(
             "SELECT id, at, event, caller, caller_truncated, caller_bytes IS NOT NULL, number, \
@@ -606,7 +578,7 @@ async fn newest_unreturned(
         .zip(rows)
         .map(|(l, row)| {
             Ok(TeamUnreturned {
-                unreturned: Unreturned {
+                row: Unreturned {
                     number: l.number,
                     raw: l.raw,
                     name: l.name,
@@ -653,7 +625,7 @@ async fn all_unreturned(
             let last_ms: i64 = r.try_get(5)?;
             let id: Uuid = r.try_get(6)?;
             Ok(TeamUnreturned {
-                unreturned: Unreturned {
+                row: Unreturned {
                     number: r.try_get(0)?,
                     raw: r.try_get(1)?,
                     name: r.try_get(2)?,
@@ -851,7 +823,7 @@ pub async fn frames_after(
     let n = CALL_COLUMN_COUNT;
     rows.iter()
         .map(|r| {
-            let TeamCall { desk, call } = team_call(r)?;
+            let TeamCall { desk, row: call } = team_call(r)?;
             let id: Uuid = r.try_get(n + 1)?;
             let (event, host, user): (String, String, String) =
                 (r.try_get(n + 3)?, r.try_get(n + 4)?, r.try_get(n + 5)?);
@@ -1049,7 +1021,11 @@ mod cluster_tests {
     use crate::log::caller::Caller;
     use crate::log::event::EventKind::*;
     use crate::log::query::{self, Cursor};
+    use crate::report::call_list::Calls;
     use crate::report::detail::Detail;
+    use crate::report::output::Listing;
+    use crate::report::team::Desked;
+    use crate::report::unreturned::UnreturnedList;
     use crate::report::{stats, unreturned};
 
     const T0: i64 = 1_795_600_800_000; // 2026-11-25T10:00:00Z
@@ -1186,14 +1162,14 @@ mod cluster_tests {
                 let central = calls(&c, &team(&filter), &log.plan, NOW, limit)
                     .await
                     .unwrap();
-                let central_calls: Vec<Call> = central.iter().map(|t| t.call.clone()).collect();
+                let central_calls: Vec<Call> = central.iter().map(|t| t.row.clone()).collect();
                 assert_eq!(central_calls, desk, "{filter:?}, limit {limit:?}");
                 assert!(central.iter().all(|t| t.desk == "front"));
                 for (team_call, call) in central.iter().zip(&desk) {
                     let mut expected = serde_json::to_value(call.to_json(NOW)).unwrap();
                     expected["desk"] = "front".into();
                     assert_eq!(
-                        serde_json::to_value(team_call.to_json(NOW)).unwrap(),
+                        serde_json::to_value(Desked(Calls { now: NOW }).json(team_call)).unwrap(),
                         expected
                     );
                 }
@@ -1202,7 +1178,7 @@ mod cluster_tests {
             let one = calls(&c, &TeamFilter::default(), &log.plan, NOW, Some(1))
                 .await
                 .unwrap();
-            let text = serde_json::to_string(&one[0].to_json(NOW)).unwrap();
+            let text = serde_json::to_string(&Desked(Calls { now: NOW }).json(&one[0])).unwrap();
             assert!(text.starts_with("{\"id\":"), "{text}");
             assert!(text.ends_with(",\"desk\":\"front\"}"), "{text}");
             let fields = [
@@ -1241,15 +1217,15 @@ mod cluster_tests {
                     .unwrap();
                 let Some(last) = page.last() else { break };
                 assert_eq!(
-                    page.iter().map(|t| t.call.clone()).collect::<Vec<_>>(),
+                    page.iter().map(|t| t.row.clone()).collect::<Vec<_>>(),
                     desk_calls(&log, &filter, Some(2)),
                     "the desk's page"
                 );
                 filter.after = Some(Cursor {
-                    started_at: last.call.started_at,
-                    id: last.call.id.clone(),
+                    started_at: last.row.started_at,
+                    id: last.row.id.clone(),
                 });
-                paged.extend(page.into_iter().map(|t| t.call));
+                paged.extend(page.into_iter().map(|t| t.row));
             }
             assert_eq!(paged, all);
             // Any text as cursor id reads as the desk reads it.
@@ -1265,7 +1241,7 @@ mod cluster_tests {
                     .await
                     .unwrap()
                     .into_iter()
-                    .map(|t| t.call)
+                    .map(|t| t.row)
                     .collect();
                 assert_eq!(central, desk_calls(&log, &filter, None), "{id}");
             }
@@ -1291,7 +1267,7 @@ mod cluster_tests {
             let all = calls(&c, &of(None), &a.plan, NOW, None).await.unwrap();
             assert_eq!(all.len(), a.states(1).len() + 2);
             let only_b = calls(&c, &of(Some("b")), &a.plan, NOW, None).await.unwrap();
-            let ids: Vec<&str> = only_b.iter().map(|t| t.call.id.as_str()).collect();
+            let ids: Vec<&str> = only_b.iter().map(|t| t.row.id.as_str()).collect();
             let expected: Vec<Call> = desk_calls(&b, &Filter::default(), None);
             let expected: Vec<&str> = expected.iter().map(|c| c.id.as_str()).collect();
             assert_eq!(ids, expected);
@@ -1305,7 +1281,7 @@ mod cluster_tests {
             // Newest first across the desks.
             assert!(
                 all.windows(2)
-                    .all(|w| w[0].call.started_at >= w[1].call.started_at)
+                    .all(|w| w[0].row.started_at >= w[1].row.started_at)
             );
             assert_eq!(count_calls(&c).await.unwrap(), all.len() as i64);
         });
@@ -1352,7 +1328,8 @@ mod cluster_tests {
                             .unwrap()
                             .iter()
                             .map(|u| {
-                                let mut v = serde_json::to_value(u).unwrap();
+                                let mut v =
+                                    serde_json::to_value(Desked(UnreturnedList).json(u)).unwrap();
                                 assert_eq!(v["desk"], "a");
                                 v.as_object_mut().unwrap().remove("desk");
                                 v
@@ -1367,7 +1344,7 @@ mod cluster_tests {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|u| u.unreturned.number)
+                .map(|u| u.row.number)
                 .collect();
             assert!(waiting.contains(&"+49301234567".to_string()), "{waiting:?}");
 
@@ -1380,13 +1357,13 @@ mod cluster_tests {
             let rows = unreturned(&c, &TeamFilter::default(), &a.plan, NOW, None)
                 .await
                 .unwrap();
-            let numbers: Vec<&str> = rows.iter().map(|u| u.unreturned.number.as_str()).collect();
+            let numbers: Vec<&str> = rows.iter().map(|u| u.row.number.as_str()).collect();
             assert!(!numbers.contains(&"+49301234567"), "{numbers:?}");
             let tried = rows
                 .iter()
-                .find(|u| u.unreturned.number == "+49305550001")
+                .find(|u| u.row.number == "+49305550001")
                 .unwrap();
-            assert_eq!(tried.unreturned.callbacks, 1);
+            assert_eq!(tried.row.callbacks, 1);
             assert_eq!(tried.desk, "a", "the desk of the missed call");
             // Only desk b's missed calls: it has none.
             let of_b = TeamFilter {
@@ -1399,7 +1376,7 @@ mod cluster_tests {
                     .unwrap()
                     .is_empty()
             );
-            let text = serde_json::to_string(&rows[0]).unwrap();
+            let text = serde_json::to_string(&Desked(UnreturnedList).json(&rows[0])).unwrap();
             assert!(text.starts_with("{\"number\":"), "{text}");
             assert!(text.contains("\"last_call_id\""), "{text}");
             assert!(!text.contains("last_ms"), "{text}");

@@ -984,7 +984,7 @@ fn central_server(locations: &Locations, report: &mut Report) {
     }
     let now = now_ms();
     for desk in active {
-        let check = format!("desk {}", desk.name);
+        let check = format!("desk {}", output::caller_safe(&desk.name));
         let waiting = desk.last_backlog.unwrap_or(0);
         match desk.last_contact_ms {
             None => report.add(

@@ -10,7 +10,7 @@ use crate::config::locations::Locations;
 use crate::log::call::now_ms;
 use crate::report::detail::{Detail, EventJson};
 use crate::report::output::{self, caller_safe, duration, local_time, terminal_safe};
-use crate::report::team::CallRecord;
+use crate::report::team::{CallRecord, central_time};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -72,9 +72,7 @@ fn show_central(locations: &Locations, args: &Args) -> Result<()> {
     let call = read.call.into_row()?;
     let mut events = read.events;
     for event in &mut events {
-        event.at_ms = chrono::DateTime::parse_from_rfc3339(&event.at)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or_default();
+        event.at_ms = central_time(&event.at)?;
     }
     let detail = Detail {
         call: call.row,

@@ -10,7 +10,7 @@ use crate::log::call::{now_ms, rfc3339};
 use crate::log::query::Filter;
 use crate::report::call_list::Calls;
 use crate::report::output;
-use crate::report::team::{CallRecord, DeskRow, Desked};
+use crate::report::team::{CallRecord, DeskRow, Desked, central_time};
 use crate::report::unreturned::{Unreturned, UnreturnedList};
 use crate::serve::api::MAX_LIMIT;
 
@@ -193,9 +193,7 @@ pub fn print_unreturned(
     output::print_list(&Desked(UnreturnedList), list.format, none, |row| {
         for record in page.unreturned {
             let mut unreturned = record.row;
-            unreturned.last_ms = chrono::DateTime::parse_from_rfc3339(&unreturned.last_missed_at)
-                .map(|t| t.timestamp_millis())
-                .unwrap_or_default();
+            unreturned.last_ms = central_time(&unreturned.last_missed_at)?;
             row(DeskRow {
                 desk: record.desk,
                 row: unreturned,

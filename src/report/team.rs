@@ -92,11 +92,7 @@ pub struct CallRecord {
 
 impl CallRecord {
     pub fn into_row(self) -> anyhow::Result<DeskRow<Call>> {
-        let ms = |text: &str| -> anyhow::Result<i64> {
-            Ok(chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|e| anyhow::anyhow!("central sent a time `{text}`: {e}"))?
-                .timestamp_millis())
-        };
+        let ms = |text: &str| central_time(text);
         let opt = |text: &Option<String>| text.as_deref().map(ms).transpose();
         let millis = |secs: Option<f64>| secs.map(|s| (s * 1000.0).round() as i64);
         let started_at = ms(&self.started_at)?;
@@ -125,4 +121,11 @@ impl CallRecord {
             row: call,
         })
     }
+}
+
+/// A time as central's JSON gives it (RFC 3339), in Unix milliseconds.
+pub fn central_time(text: &str) -> anyhow::Result<i64> {
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| anyhow::anyhow!("central sent a time `{text}`: {e}"))?
+        .timestamp_millis())
 }

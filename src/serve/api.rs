@@ -20,8 +20,8 @@ use crate::report::detail::{Detail, Lookup};
 use crate::report::filter::FilterArgs;
 use crate::report::stats::{self, By};
 use crate::report::unreturned::{self, Unreturned};
-use crate::serve::csv::csv_response;
 use crate::serve::error::{ApiError, ApiResult};
+use crate::serve::lists::{csv_response, next_page};
 use crate::serve::{App, team};
 
 /// The most rows one request returns; more come by `cursor`.
@@ -284,15 +284,7 @@ async fn list_calls(app: Arc<App>, filter: Filter, limit: u32, csv: bool) -> Api
             calls.push(call);
             Ok(())
         })?;
-        let next = (calls.len() > limit as usize).then(|| {
-            calls.truncate(limit as usize);
-            let last = calls.last().expect("a full page");
-            Cursor {
-                started_at: last.started_at,
-                id: last.id.clone(),
-            }
-            .to_text()
-        });
+        let next = next_page(&mut calls, limit, |call| call);
         let calls = calls.iter().map(|c| c.to_json(now)).collect();
         Ok(Json(Page { calls, next }).into_response())
     })

@@ -6,11 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod control;
-pub mod csv;
 pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod ingest;
+pub mod lists;
 pub mod settings;
 pub mod team;
 pub mod tls;

@@ -11,17 +11,16 @@ use serde::Serialize;
 use crate::central::db::Central;
 use crate::central::query::TeamFilter;
 use crate::central::{desks, query};
-use crate::log::call::{Call, now_ms};
-use crate::log::query::Cursor;
+use crate::log::call::now_ms;
 use crate::report::call_list::Calls;
 use crate::report::output::Listing;
 use crate::report::stats::By;
-use crate::report::team::{DeskRow, Desked};
-use crate::report::unreturned::{Unreturned, UnreturnedList};
+use crate::report::team::Desked;
+use crate::report::unreturned::UnreturnedList;
 use crate::serve::App;
-use crate::serve::csv::csv_response;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::ingest::unavailable;
+use crate::serve::lists::{csv_response, next_page};
 
 #[derive(Serialize)]
 struct Page<T: Serialize> {
@@ -44,15 +43,9 @@ pub async fn calls(
     let now = now_ms();
     let plan = &app.locations.config.numbers;
     // One row more than asked says whether there is a next page.
-    let mut rows: Vec<DeskRow<Call>> = query::calls(central, &filter, plan, now, Some(limit + 1))
+    let mut rows = query::calls(central, &filter, plan, now, Some(limit + 1))
         .await
-        .map_err(unavailable)?
-        .into_iter()
-        .map(|c| DeskRow {
-            desk: c.desk,
-            row: c.call,
-        })
-        .collect();
+        .map_err(unavailable)?;
     let listing = Desked(Calls { now });
     if csv {
         rows.truncate(limit as usize);
@@ -60,15 +53,7 @@ pub async fn calls(
             rows.into_iter().try_for_each(each)
         });
     }
-    let next = (rows.len() > limit as usize).then(|| {
-        rows.truncate(limit as usize);
-        let last = &rows.last().expect("a full page").row;
-        Cursor {
-            started_at: last.started_at,
-            id: last.id.clone(),
-        }
-        .to_text()
-    });
+    let next = next_page(&mut rows, limit, |r| &r.row);
     let calls = rows.iter().map(|r| listing.json(r)).collect::<Vec<_>>();
     Ok(Json(Page { calls, next }).into_response())
 }
@@ -82,16 +67,9 @@ pub async fn unreturned(
 ) -> ApiResult<Response> {
     let now = now_ms();
     let plan = &app.locations.config.numbers;
-    let rows: Vec<DeskRow<Unreturned>> =
-        query::unreturned(central, &filter, plan, now, Some(limit))
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(|u| DeskRow {
-                desk: u.desk,
-                row: u.unreturned,
-            })
-            .collect();
+    let rows = query::unreturned(central, &filter, plan, now, Some(limit))
+        .await
+        .map_err(unavailable)?;
     let listing = Desked(UnreturnedList);
     if csv {
         return csv_response("unreturned.csv", &listing, |each| {

@@ -474,7 +474,7 @@ fn the_log_from_before_central_is_backfilled_and_a_backfill_cut_short_goes_on() 
         taken[0]
             .calls
             .iter()
-            .all(|c| c.revision == 0 && c.events.len() == 2)
+            .all(|c| c.revision == taken[0].calls[0].revision && c.events.len() == 2)
     );
     let line = lane(&desk);
     assert!(

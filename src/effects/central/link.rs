@@ -21,6 +21,8 @@ pub struct Link {
     /// The last call (by id) the backfill delivered.
     pub backfill_cursor: Option<String>,
     pub backfill_done: bool,
+    /// The revision of the backfill's calls.
+    pub backfill_revision: i64,
     /// The batch size after 413 answers; `None`: the default.
     pub batch_bytes: Option<i64>,
     /// Failed attempts since the last success.
@@ -32,7 +34,7 @@ pub struct Link {
 }
 
 const COLUMNS: &str = "url, desk, linked_at, backfill_cursor, backfill_done, batch_bytes, \
-    attempts, next_at, last_status, last_error, last_ok_at";
+    attempts, next_at, last_status, last_error, last_ok_at, backfill_revision";
 
 impl Link {
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
@@ -48,6 +50,7 @@ impl Link {
             last_status: row.get(8)?,
             last_error: row.get(9)?,
             last_ok_at: row.get(10)?,
+            backfill_revision: row.get(11)?,
         })
     }
 }
@@ -94,16 +97,31 @@ pub fn needs_linking(link: Option<&Link>, url: &str, desk: &str) -> bool {
 /// and the backfill sends the log from before. A link to another URL starts its backfill
 /// afresh (the changes queued go to the new one too); a new desk name is only noted.
 pub fn link(conn: &Connection, url: &str, desk: &str, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO central_link (id, url, desk, linked_at, next_at) VALUES (1, ?1, ?2, ?3, ?3) \
-         ON CONFLICT (id) DO UPDATE SET desk = excluded.desk WHERE url = excluded.url",
-        params![url, desk, now],
+    let linked: Option<String> = conn
+        .query_row("SELECT url FROM central_link", [], |row| row.get(0))
+        .optional()?;
+    if linked.as_deref() == Some(url) {
+        conn.execute("UPDATE central_link SET desk = ?1", [desk])?;
+        return Ok(());
+    }
+    // The backfill's revision: the next number of the changes' sequence, kept from them.
+    let revision: i64 = conn.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'central_changes'), 0) + 1",
+        [],
+        |row| row.get(0),
     )?;
     conn.execute(
-        "UPDATE central_link SET url = ?1, desk = ?2, linked_at = ?3, backfill_cursor = NULL, \
-         backfill_done = 0, batch_bytes = NULL, attempts = 0, next_at = ?3, last_status = NULL, \
-         last_error = NULL, last_ok_at = NULL WHERE url <> ?1",
-        params![url, desk, now],
+        "DELETE FROM sqlite_sequence WHERE name = 'central_changes'",
+        [],
+    )?;
+    conn.execute(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('central_changes', ?1)",
+        [revision],
+    )?;
+    conn.execute(
+        "INSERT OR REPLACE INTO central_link (id, url, desk, linked_at, next_at, \
+         backfill_revision) VALUES (1, ?1, ?2, ?3, ?3, ?4)",
+        params![url, desk, now, revision],
     )?;
     Ok(())
 }

@@ -113,7 +113,7 @@ pub fn build(conn: &mut Connection, desk: &str, limits: Limits, now: i64) -> Res
         }
         // Live changes go first; the backfill takes the quiet moments.
         None if !link.backfill_done => {
-            let (cursor, done) = backfill(&tx, link.backfill_cursor.as_deref(), &mut built, size)?;
+            let (cursor, done) = backfill(&tx, &link, &mut built, size)?;
             built.cursor = cursor;
             built.backfill_done = done;
             built.batch.backfilled = done;
@@ -302,12 +302,13 @@ fn events(conn: &Connection, call_id: &str) -> Result<Vec<EventState>> {
     Ok(events)
 }
 
-/// The next page of the backfill: the calls after `cursor`, by id, as far as they fit, at
-/// revision 0 (it runs while no change is queued: central takes them only where it has no
-/// copy). Returns the new cursor, and whether no call is left after it.
+/// The next page of the backfill: the calls after the link's cursor, by id, as far as they
+/// fit, at the revision kept for the backfill when the link was made (above what an earlier
+/// link sent, below every change queued since). Returns the new cursor, and whether no call
+/// is left after it.
 fn backfill(
     conn: &Connection,
-    cursor: Option<&str>,
+    link: &Link,
     built: &mut Built,
     mut size: Size,
 ) -> Result<(Option<String>, bool)> {
@@ -315,10 +316,11 @@ fn backfill(
         "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
     ))?;
     let page = size.limits.calls as i64;
-    let mut rows = stmt.query(rusqlite::params![cursor.unwrap_or(""), page + 1])?;
+    let cursor = link.backfill_cursor.as_deref().unwrap_or("");
+    let mut rows = stmt.query(rusqlite::params![cursor, page + 1])?;
     let mut last = None;
     while let Some(row) = rows.next()? {
-        let mut call = call_from_row(row, 0)?;
+        let mut call = call_from_row(row, link.backfill_revision)?;
         call.events = events(conn, &call.id)?;
         if !size.take(json_len(&call)) {
             return Ok((last, false));
@@ -492,7 +494,11 @@ mod tests {
         loop {
             let built = desk.build(limits).unwrap();
             assert!(built.batch.calls.len() <= 3);
-            assert!(built.batch.calls.iter().all(|c| c.revision == 0));
+            // The revision kept for the backfill: above 0 (what a link before this one
+            // sent), below every change queued from now on.
+            let kept = link::get(&desk.conn).unwrap().unwrap().backfill_revision;
+            assert!(kept > 0);
+            assert!(built.batch.calls.iter().all(|c| c.revision == kept));
             sent.extend(built.batch.calls.iter().map(|c| c.id.clone()));
             let done = built.backfill_done;
             assert_eq!(built.batch.backfilled, done);
@@ -614,6 +620,7 @@ mod tests {
             linked_at: 0,
             backfill_cursor: None,
             backfill_done: false,
+            backfill_revision: 0,
             batch_bytes: None,
             attempts: 0,
             next_at: 0,
@@ -632,5 +639,24 @@ mod tests {
         }
         assert_eq!(Limits::of(&link).bytes, MIN_BYTES);
         assert!(Limits::of(&link).calls >= 1);
+    }
+
+    #[test]
+    fn a_desk_linked_again_sends_its_calls_above_what_it_sent_before() {
+        let mut desk = Desk::linked();
+        let first = desk.record(0.0, Incoming, "301").1;
+        let sent = desk.build(Limits::default()).unwrap();
+        desk.deliver(&sent);
+        let before = sent.batch.calls[0].revision;
+        // Unlinked (its queue forgotten), the call ends, and the desk is linked again: the
+        // backfill sends the call as it is now, with a revision central takes over the old.
+        link::unlink(&desk.conn).unwrap();
+        link::forget_changes(&desk.conn, 100).unwrap();
+        desk.record(5.0, End, "301");
+        link::link(&desk.conn, "https://central.example.com/", "front", T0).unwrap();
+        let again = desk.build(Limits::default()).unwrap();
+        let call = again.batch.calls.iter().find(|c| c.id == first).unwrap();
+        assert!(call.revision > before, "{} after {before}", call.revision);
+        assert!(call.ended_at.is_some());
     }
 }

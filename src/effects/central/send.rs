@@ -8,7 +8,9 @@ use url::Url;
 
 use super::batch::Receipt;
 use super::key::{DeskKey, KEY_HEADER};
-use crate::effects::webhook::send::{MAX_ANSWER_BYTES, client as webhook_client};
+use crate::effects::webhook::send::{
+    answer_start, client as webhook_client, header_text, root_cause,
+};
 
 /// How long an attempt may take, the whole answer included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,25 +124,14 @@ fn post_with_date(
             );
         }
     };
-    let date = response
-        .headers()
-        .get("date")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+    let date = header_text(&response, "date")
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok())
         .map(|d| d.timestamp_millis());
     let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let location = header_text(&response, "location");
     // Only the start of the answer is read, whatever central (or what answers in its place)
     // sends.
-    let mut start = Vec::new();
-    let read = std::io::Read::read_to_end(
-        &mut std::io::Read::take(response, MAX_ANSWER_BYTES),
-        &mut start,
-    );
+    let (start, read) = answer_start(response);
     let code = status.as_u16();
     let answer = if status.is_success() {
         Answer::Accepted {
@@ -179,12 +170,11 @@ struct ErrorDetail {
 /// Says what a refusal means for the desk, with central's error code and message (or the start
 /// of whatever else answered).
 fn refusal(code: u16, body: &[u8], location: Option<&str>) -> String {
+    // Whatever answered, at most 200 characters of it are kept (in `last_error`).
+    let cut = |text: &str| text.trim().chars().take(200).collect::<String>();
     let (name, message) = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) => (format!(" {}", b.error.code), b.error.message),
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            (String::new(), text.trim().chars().take(200).collect())
-        }
+        Ok(b) => (format!(" {}", cut(&b.error.code)), cut(&b.error.message)),
+        Err(_) => (String::new(), cut(&String::from_utf8_lossy(body))),
     };
     let what = match code {
         401 => "central refused the desk key",
@@ -209,14 +199,6 @@ fn refusal(code: u16, body: &[u8], location: Option<&str>) -> String {
         error.push_str(&message);
     }
     error
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

@@ -94,23 +94,9 @@ pub fn post(
         }
     };
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Only the start of the answer is read: a hostile or broken endpoint can send gigabytes,
-    // or never end a chunked body. The connection is dropped after it.
-    let mut start = Vec::new();
-    let _ = std::io::Read::read_to_end(
-        &mut std::io::Read::take(response, MAX_ANSWER_BYTES),
-        &mut start,
-    );
+    let retry_after = header_text(&response, "retry-after").and_then(|v| parse_retry_after(&v));
+    let location = header_text(&response, "location");
+    let (start, _) = answer_start(response);
     let body = String::from_utf8_lossy(&start).into_owned();
     let code = status.as_u16();
     let outcome = if status.is_success() {
@@ -137,7 +123,26 @@ pub fn post(
     Response { outcome, body }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// A header of an answer, when it is text.
+pub fn header_text(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
+    let value = response.headers().get(name)?;
+    value.to_str().ok().map(str::to_string)
+}
+
+/// The start of an answer, at most [`MAX_ANSWER_BYTES`], and how reading it ended: a hostile
+/// or broken endpoint can send gigabytes, or never end a chunked body. The connection is
+/// dropped after it.
+pub fn answer_start(response: reqwest::blocking::Response) -> (Vec<u8>, std::io::Result<usize>) {
+    let mut start = Vec::new();
+    let read = std::io::Read::read_to_end(
+        &mut std::io::Read::take(response, MAX_ANSWER_BYTES),
+        &mut start,
+    );
+    (start, read)
+}
+
+/// The innermost error of a failed request (the one that says why: refused, no route, …).
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;
