@@ -23,6 +23,8 @@
 #                                 some steps only, of "catchup delay ingest queries")
 #   CENTRAL=FILE uses a central started beforehand (examples/central's line in FILE, with the
 #   desks catchup, sim-01…sim-50 and desk-01…), which stays, filled, for another run;
+#   DURABLE=1 runs central's PostgreSQL with fsync on, as PostgreSQL's defaults have it (a
+#   throw-away cluster syncs nothing otherwise);
 #   LOGS=DIR keeps every step's raw output there (JSON, the trace of each event, PostgreSQL's
 #   statement log).
 # Needs PostgreSQL's server programs (15 or newer), hyperfine, curl and python3 (Debian:
@@ -70,7 +72,8 @@ else
   mkfifo "$work/hold"
   exec 3<>"$work/hold"
   echo "central: a PostgreSQL cluster, callhook serve, ${#names[@]} desks…" >&2
-  "$target/release/examples/central" "$bin" "$work/central" "${names[@]}" \
+  durable=(); [[ ${DURABLE:-0} == 1 ]] && durable=(--durable)
+  "$target/release/examples/central" "${durable[@]}" "$bin" "$work/central" "${names[@]}" \
     <"$work/hold" >"$work/central.json" 3>&- &
   central=$!
   for _ in $(seq 1200); do [[ -s $work/central.json ]] && break; sleep 0.1; done
@@ -98,8 +101,8 @@ ticks() {
 
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1)), \
 $(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GB of memory; PostgreSQL \
-$(sql -c 'SHOW server_version' | cut -d' ' -f1) with its default settings (and fsync off, as \
-examples/central runs it)."
+$(sql -c 'SHOW server_version' | cut -d' ' -f1) with its default settings, fsync \
+$(sql -c 'SHOW fsync')$([[ $(sql -c 'SHOW fsync') == off ]] && echo ' (as examples/central runs it without --durable; DURABLE=1 for on)')."
 echo
 
 if step catchup; then

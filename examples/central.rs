@@ -2,10 +2,11 @@
 //! tested under wine (ci/windows.sh): a private PostgreSQL cluster and a real `callhook serve`
 //! on it, with desks added.
 //!
-//! central CALLHOOK DIR DESK...
+//! central [--durable] CALLHOOK DIR DESK...
 //!     Starts the cluster and `CALLHOOK serve` (its config in DIR), adds each DESK, prints one
 //!     JSON object `{"url", "token", "database", "desks": {"NAME": "whsk_…"}}` on a line, and
-//!     runs until stdin closes; then stops both and removes the cluster.
+//!     runs until stdin closes; then stops both and removes the cluster. The cluster syncs
+//!     nothing, unless `--durable`: then it syncs as PostgreSQL does by default.
 
 #[cfg(unix)]
 fn main() {
@@ -13,13 +14,24 @@ fn main() {
     use std::path::Path;
     use std::process::{Command, Stdio};
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    use callhook::central::cluster::Cluster;
+
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let durable = args.first().is_some_and(|a| a == "--durable");
+    if durable {
+        args.remove(0);
+    }
     if args.len() < 2 {
-        eprintln!("usage: central CALLHOOK DIR DESK...");
+        eprintln!("usage: central [--durable] CALLHOOK DIR DESK...");
         std::process::exit(2);
     }
     let (program, dir, desks) = (&args[0], Path::new(&args[1]), &args[2..]);
-    let cluster = callhook::central::cluster::Cluster::start().expect("a PostgreSQL cluster");
+    let cluster = if durable {
+        Cluster::start_durable()
+    } else {
+        Cluster::start()
+    }
+    .expect("a PostgreSQL cluster");
     let database = cluster.create_database("team").expect("a database");
     std::fs::create_dir_all(dir).expect("DIR");
     let config = dir.join("config.toml");

@@ -20,13 +20,25 @@ pub struct Cluster {
     /// The user the server runs as, when this process is root.
     #[cfg_attr(not(unix), expect(dead_code))]
     user: Option<u32>,
+    /// PostgreSQL's defaults for durability (fsync on), as a production central runs; else
+    /// nothing is synced, which a throw-away cluster does not need.
+    durable: bool,
     running: bool,
 }
 
 impl Cluster {
-    /// Creates and starts a cluster; `CALLHOOK_PG_BIN` names the directory of `initdb` and
-    /// `pg_ctl` when they are not in `/usr/lib/postgresql/<version>/bin`.
+    /// Creates and starts a cluster that syncs nothing; `CALLHOOK_PG_BIN` names the directory
+    /// of `initdb` and `pg_ctl` when they are not in `/usr/lib/postgresql/<version>/bin`.
     pub fn start() -> Result<Cluster> {
+        Cluster::create(false)
+    }
+
+    /// Creates and starts a cluster that syncs its writes as PostgreSQL does by default.
+    pub fn start_durable() -> Result<Cluster> {
+        Cluster::create(true)
+    }
+
+    fn create(durable: bool) -> Result<Cluster> {
         let bin = bin_dir()?;
         let base = std::env::temp_dir().join(format!(
             "callhook-pg-{}-{}",
@@ -46,6 +58,7 @@ impl Cluster {
             bin,
             port,
             user,
+            durable,
             running: false,
         };
         cluster
@@ -85,9 +98,13 @@ impl Cluster {
 
     /// Starts the server (again, after [`Cluster::stop`]).
     pub fn start_server(&mut self) -> Result<()> {
+        let unsynced = if self.durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-k {} -p {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+            "-k {} -p {} -c listen_addresses='' -c max_connections=200{unsynced}",
             self.dir.display(),
             self.port
         );
