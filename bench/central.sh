@@ -3,8 +3,8 @@
 # PostgreSQL cluster and `callhook serve` on it with the desks added, and examples/desks.rs
 # plays the office:
 #   1. catch-up: a desk that stored a day of $CATCHUP_CALLS calls (default 600) through its
-#      hook before it joined central runs `callhook deliver`: the time until central holds
-#      every call and event of it;
+#      hook before it joined central, and one that had joined but could not reach central
+#      all day, run `callhook deliver`: the time until central holds every call and event;
 #   2. live events: $DESKS real desks (default 50) whose hook processes take a call every
 #      $EVERY_MS ms each (default 5000) for $DELAY_S seconds (default 60), and one SSE client
 #      of central's `GET /api/events`: the delay from each hook process to its frame;
@@ -22,7 +22,7 @@
 # Usage: bench/central.sh        (SIZES=1000000 for the small size only; STEPS="queries" for
 #                                 some steps only, of "catchup delay ingest queries")
 #   CENTRAL=FILE uses a central started beforehand (examples/central's line in FILE, with the
-#   desks catchup, sim-01…sim-50 and desk-01…), which stays, filled, for another run;
+#   desks catchup, offline, sim-01…sim-50 and desk-01…), which stays, filled, for another run;
 #   DURABLE=1 runs central's PostgreSQL with fsync on, as PostgreSQL's defaults have it (a
 #   throw-away cluster syncs nothing otherwise);
 #   LOGS=DIR keeps every step's raw output there (JSON, the trace of each event, PostgreSQL's
@@ -66,7 +66,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 if [[ -n ${CENTRAL:-} ]]; then
   cp "$CENTRAL" "$work/central.json"
 else
-  names=(catchup)
+  names=(catchup offline)
   for i in $(seq -w 1 50); do names+=("sim-$i"); done
   for i in $(seq -w 1 "$DESKS"); do names+=("desk-$i"); done
   mkfifo "$work/hold"
@@ -109,6 +109,9 @@ if step catchup; then
   echo "catch-up: a day of $CATCHUP_CALLS calls on a desk that joins central…" >&2
   "$desks" catchup "$work/central.json" "$hookw" --desk catchup --calls "$CATCHUP_CALLS" \
     >"$work/catchup.json"
+  echo "catch-up: a day of $CATCHUP_CALLS calls on a desk that was offline…" >&2
+  "$desks" catchup "$work/central.json" "$hookw" --desk offline --calls "$CATCHUP_CALLS" \
+    --offline true >"$work/offline.json"
 fi
 
 if step delay; then
@@ -358,15 +361,20 @@ desks, every_ms, delay_s, ingest_s, backlog = sys.argv[4:9]
 def j(name):
     return json.load(open(f"{work}/{name}"))
 if "catchup" in steps:
-    c = j("catchup.json")
-    print(f"Catch-up: a desk stored a day of {c['calls']} calls ({c['events']} events) through "
-          f"its hook (`callhookw event --time`, {c['store_s']} s) before it joined central; then "
-          f"`callhook deliver`:\n")
-    print("| what | figure |")
-    print("|---|---|")
-    print(f"| until central holds every call and event | {c['central_has_everything_s']:.2f} s |")
-    print(f"| events per second | {c['events_per_s']:,.0f} |")
-    print(f"| `callhook deliver` ran | {c['deliver_exited_s']:.2f} s |")
+    c, o = j("catchup.json"), j("offline.json")
+    print(f"Catch-up: a desk stores a day of {c['calls']} calls ({c['events']} events) through "
+          f"its hook (`callhookw event --time`, {c['store_s']} s) while central cannot have "
+          f"them: it joins central afterwards (its backfill sends the day), or it had joined "
+          f"and central was unreachable all day ({o['queued_changes']:,} changes queued; "
+          f"then `callhook outbox retry --failed`, whose worker takes the lane); then `callhook "
+          f"deliver`:\n")
+    print("| what | joined after the day | offline for the day |")
+    print("|---|---|---|")
+    def both(key, form):
+        return " | ".join(form(x[key]) if x[key] is not None else "(not reached)" for x in (c, o))
+    print(f"| until central holds every call and event | "
+          f"{both('central_has_everything_s', lambda v: f'{v:.2f} s')} |")
+    print(f"| events per second | {both('events_per_s', lambda v: f'{v:,.0f}')} |")
     print()
 if "delay" in steps:
     d = j("delay.json")

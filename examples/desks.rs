@@ -21,11 +21,15 @@
 //!     clock, in this process): min, median, p90, p99, max; frames still missing W seconds
 //!     (default 30) after the last hook are not counted. `--trace F` writes every event's times
 //!     (wall clock, ms) to F, a JSON object a line.
-//! desks catchup CENTRAL HOOK [--desk NAME] [--calls N] [--timeout-s T]
+//! desks catchup CENTRAL HOOK [--desk NAME] [--calls N] [--offline true] [--timeout-s T]
 //!     A desk (default `catchup`) stores a day of N calls (default 600) through its real hook
 //!     with `--time`, before it knows central; then its `[central]` is set and `HOOK deliver`
-//!     runs, and its backfill sends the day. Prints the time until central holds every call
-//!     and event of it (`GET /api/desks`; given up after T seconds, default 600).
+//!     runs, and its backfill sends the day. With `--offline true` the desk has met central
+//!     first, through a gate in this process, which then refuses every connection while the
+//!     day is stored: the day waits in the desk's queue of changes (its workers fail and back
+//!     off), until the gate opens and `HOOK outbox retry --failed` and `HOOK deliver` run. Prints the
+//!     time until central holds every call and event of it (`GET /api/desks`; given up after
+//!     T seconds, default 600).
 //!
 //! CENTRAL is a file holding examples/central's line: `{"url", "token", "database", "desks"}`.
 
@@ -608,11 +612,11 @@ impl RealDesk {
         std::fs::write(self.dir.path().join("config.toml"), config).expect("the config");
     }
 
-    fn link(&self, central: &Central, name: &str, key: &str) {
+    fn link(&self, url: &str, name: &str, key: &str) {
         let quote = |text: &str| toml::Value::String(text.to_string()).to_string();
         self.configure(&format!(
             "[central]\nurl = {}\ndesk = {}\nkey = {}\n",
-            quote(&central.url),
+            quote(url),
             quote(name),
             quote(key)
         ));
@@ -649,10 +653,66 @@ impl RealDesk {
         command.spawn().expect("callhook deliver")
     }
 
+    /// `callhook outbox retry --failed`: the central lane made due now (and a worker started).
+    fn retry(&self) {
+        let status = self
+            .command()
+            .args(["outbox", "retry", "--failed"])
+            .status()
+            .expect("callhook outbox retry");
+        assert!(status.success(), "callhook outbox retry: {status}");
+    }
+
     fn count(&self, table: &str) -> i64 {
         let conn = rusqlite::Connection::open(self.dir.path().join("calls.db")).expect("the log");
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .expect("a count")
+    }
+}
+
+/// A TCP gate in front of central: open, it forwards each connection; closed, it drops them
+/// as they come (a desk's POST fails as when central is down).
+struct Gate {
+    url: String,
+    open: Arc<AtomicBool>,
+}
+
+impl Gate {
+    fn open(central_url: &str) -> Gate {
+        let target = central_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("the gate's port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let open = Arc::new(AtomicBool::new(true));
+        let is_open = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !is_open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+                pipe(
+                    client.try_clone().expect("a socket"),
+                    server.try_clone().expect("a socket"),
+                );
+                pipe(server, client);
+            }
+        });
+        Gate { url, open }
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::SeqCst);
     }
 }
 
@@ -681,7 +741,7 @@ fn delay(central: &Central, args: &Args) -> Value {
         .iter()
         .map(|(name, key)| {
             let desk = RealDesk::new(&hook);
-            desk.link(central, name, key);
+            desk.link(&central.url, name, key);
             (name.clone(), desk)
         })
         .collect();
@@ -839,6 +899,16 @@ fn catchup(central: &Central, args: &Args) -> Value {
         .map(|(_, key)| key.clone())
         .unwrap_or_else(|| usage(&format!("central has no desk `{name}`")));
     let desk = RealDesk::new(&hook);
+    let offline: bool = args.get("offline", false);
+    // Offline: the desk meets central through the gate, which then closes for the day.
+    let gate = offline.then(|| {
+        let gate = Gate::open(&central.url);
+        desk.link(&gate.url, &name, &key);
+        let status = desk.deliver().wait().expect("deliver");
+        assert!(status.success(), "callhook deliver: {status}");
+        gate.set_open(false);
+        gate
+    });
 
     // Yesterday's office hours (UTC), a call a minute on average; every event in time order,
     // as MicroSIP fires them, however calls overlap.
@@ -865,9 +935,17 @@ fn catchup(central: &Central, args: &Args) -> Value {
     }
     let store_s = stored_at.elapsed().as_secs_f64();
     let (desk_calls, desk_events) = (desk.count("calls"), desk.count("events"));
+    let queued = desk.count("central_changes");
 
-    // Central comes back: the desk joins it and delivers.
-    desk.link(central, &name, &key);
+    // Central comes back: the desk joins it (or can reach it again) and delivers.
+    let start = Instant::now();
+    match &gate {
+        Some(gate) => {
+            gate.set_open(true);
+            desk.retry();
+        }
+        None => desk.link(&central.url, &name, &key),
+    }
     let http = client();
     let status_of = || -> Value {
         let answer = http
@@ -887,7 +965,6 @@ fn catchup(central: &Central, args: &Args) -> Value {
             .cloned()
             .unwrap_or(Value::Null)
     };
-    let start = Instant::now();
     let mut deliver = desk.deliver();
     let mut exited: Option<f64> = None;
     let mut all: Option<f64> = None;
@@ -915,6 +992,8 @@ fn catchup(central: &Central, args: &Args) -> Value {
         "calls": desk_calls,
         "events": desk_events,
         "stored_with": "callhookw event --time, one process per event",
+        "offline": offline,
+        "queued_changes": gate.as_ref().map(|_| queued),
         "store_s": (store_s * 10.0).round() / 10.0,
         "hooks_failed": failed,
         "central_has_everything_s": round(all),
