@@ -560,7 +560,23 @@ impl Worker<'_> {
             return Ok(false);
         }
         if self.central_failures >= MAX_CENTRAL_FAILURES {
-            return Ok(false);
+            // Central is away: the lane goes (the next event's worker or a scheduled deliver
+            // tries again), unless `outbox retry` counted its attempts afresh meanwhile. In
+            // one turn with the retry's: the worker it starts finds the lane free, or this
+            // one goes on.
+            let holder = self.holder.clone();
+            let retried = self.write(|tx| {
+                let retried = link::get(tx)?.is_some_and(|l| l.attempts == 0);
+                if !retried {
+                    lease::give_up(tx, Lane::Central, &holder)?;
+                }
+                Ok(retried)
+            })?;
+            if !retried {
+                self.lanes.retain(|&l| l != Lane::Central);
+                return Ok(false);
+            }
+            self.central_failures = 0;
         }
         let desk = config.central.desk_name();
         let url = to.url.as_str();
@@ -669,11 +685,6 @@ impl Worker<'_> {
                         if next.is_none_or(|t| t - now > stay) {
                             kept |= !self.release(lane)?;
                         }
-                    }
-                    Lane::Central if self.central_failures >= MAX_CENTRAL_FAILURES => {
-                        // Central is away: the next event's worker, or a scheduled deliver,
-                        // tries again.
-                        self.give_up(lane)?;
                     }
                     Lane::Central => {
                         let next = link::next_due(&self.conn)?;

@@ -593,6 +593,24 @@ fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
 }
 
 #[test]
+fn a_retry_just_after_the_worker_gave_up_on_central_goes_at_once() {
+    let key = DeskKey::generate().unwrap();
+    let central = Central::start(&key);
+    central.set(Mode::UnknownKey);
+    let desk = desk_for(&central.url(), &key);
+    desk.record(T0, "+15550002223", MISSED);
+    // The hook's worker fails as often as it tries in one run, and lingers a moment.
+    wait_until(WAIT, "three refusals", || attempts(&desk).0 == 3);
+    central.set(Mode::Accept);
+    let report = desk.run(&["outbox", "retry", "--failed"]);
+    assert!(report.contains("Central is tried again now"), "{report}");
+    // Whichever worker holds the lane sends: nothing waits for the next call.
+    wait_until(WAIT, "central to have the desk's log", || {
+        central_log(&central) == desk_log(&desk)
+    });
+}
+
+#[test]
 fn doctor_warns_of_a_clock_off_centrals() {
     let key = DeskKey::generate().unwrap();
     let central = Central::start(&key);
