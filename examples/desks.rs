@@ -353,25 +353,7 @@ impl SimCall {
     /// The call as the desk has it after its first `k` events, at `revision`.
     fn state(&self, k: usize, revision: i64) -> CallState {
         let call = fold::reduce(&self.fold[..k], WINDOW_MS);
-        CallState {
-            id: call.id,
-            revision,
-            direction: call.direction.as_str().into(),
-            status: call.status.as_str().into(),
-            number: call.number,
-            raw: call.raw,
-            name: call.name,
-            started_at: call.started_at,
-            ringing_at: call.ringing_at,
-            answered_at: call.answered_at,
-            ended_at: call.ended_at,
-            last_event_at: call.last_event_at,
-            expires_at: call.expires_at,
-            ring_ms: call.ring_ms,
-            talk_ms: call.talk_ms,
-            source: "hook".into(),
-            events: self.events[..k].to_vec(),
-        }
+        CallState::of(call, revision, "hook".into(), self.events[..k].to_vec())
     }
 }
 

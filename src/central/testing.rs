@@ -154,24 +154,9 @@ impl DeskLog {
             .collect();
         calls
             .into_iter()
-            .map(|(call, source)| CallState {
-                events: self.events(&call.id),
-                id: call.id,
-                revision,
-                direction: call.direction.as_str().into(),
-                status: call.status.as_str().into(),
-                number: call.number,
-                raw: call.raw,
-                name: call.name,
-                started_at: call.started_at,
-                ringing_at: call.ringing_at,
-                answered_at: call.answered_at,
-                ended_at: call.ended_at,
-                last_event_at: call.last_event_at,
-                expires_at: call.expires_at,
-                ring_ms: call.ring_ms,
-                talk_ms: call.talk_ms,
-                source,
+            .map(|(call, source)| {
+                let events = self.events(&call.id);
+                CallState::of(call, revision, source, events)
             })
             .collect()
     }

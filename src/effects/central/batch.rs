@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::log::call::Call;
+
 /// One delivery of a desk's changes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,31 @@ pub struct CallState {
     pub talk_ms: Option<i64>,
     pub source: String,
     pub events: Vec<EventState>,
+}
+
+impl CallState {
+    /// `call` as the batch carries it: with its revision, its `source` column and its events.
+    pub fn of(call: Call, revision: i64, source: String, events: Vec<EventState>) -> CallState {
+        CallState {
+            id: call.id,
+            revision,
+            direction: call.direction.as_str().into(),
+            status: call.status.as_str().into(),
+            number: call.number,
+            raw: call.raw,
+            name: call.name,
+            started_at: call.started_at,
+            ringing_at: call.ringing_at,
+            answered_at: call.answered_at,
+            ended_at: call.ended_at,
+            last_event_at: call.last_event_at,
+            expires_at: call.expires_at,
+            ring_ms: call.ring_ms,
+            talk_ms: call.talk_ms,
+            source,
+            events,
+        }
+    }
 }
 
 /// One event, as stored on the desk.

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::batch::{Batch, CallState, EventState, Gone};
 use super::link::{self, Link};
+use crate::log::call::Call;
 
 /// A batch's JSON stays under this (central reads up to [`super::batch::MAX_BODY`]; proxies in
 /// front of it often less).
@@ -235,35 +236,24 @@ fn item(conn: &Connection, call_id: &str, revision: i64) -> Result<Item> {
     })
 }
 
-const CALL_COLUMNS: &str = "id, direction, status, number, raw, name, started_at, ringing_at, \
-    answered_at, ended_at, last_event_at, expires_at, ring_ms, talk_ms, source";
+/// A call's row: `Call::COLUMNS`, then `source`.
+fn call_sql(rest: &str) -> String {
+    format!("SELECT {}, source FROM calls {rest}", Call::COLUMNS)
+}
 
 fn call_from_row(row: &rusqlite::Row<'_>, revision: i64) -> rusqlite::Result<CallState> {
-    Ok(CallState {
-        id: row.get(0)?,
+    Ok(CallState::of(
+        Call::from_row(row)?,
         revision,
-        direction: row.get(1)?,
-        status: row.get(2)?,
-        number: row.get(3)?,
-        raw: row.get(4)?,
-        name: row.get(5)?,
-        started_at: row.get(6)?,
-        ringing_at: row.get(7)?,
-        answered_at: row.get(8)?,
-        ended_at: row.get(9)?,
-        last_event_at: row.get(10)?,
-        expires_at: row.get(11)?,
-        ring_ms: row.get(12)?,
-        talk_ms: row.get(13)?,
-        source: row.get(14)?,
-        events: Vec::new(),
-    })
+        row.get(14)?,
+        Vec::new(),
+    ))
 }
 
 /// A call with all its events, if it exists.
 fn call_state(conn: &Connection, call_id: &str, revision: i64) -> Result<Option<CallState>> {
     let call = conn
-        .prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
+        .prepare_cached(&call_sql("WHERE id = ?1"))?
         .query_row([call_id], |row| call_from_row(row, revision))
         .optional()?;
     let Some(mut call) = call else {
@@ -312,9 +302,7 @@ fn backfill(
     built: &mut Built,
     mut size: Size,
 ) -> Result<(Option<String>, bool)> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
-    ))?;
+    let mut stmt = conn.prepare_cached(&call_sql("WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let page = size.limits.calls as i64;
     let cursor = link.backfill_cursor.as_deref().unwrap_or("");
     let mut rows = stmt.query(rusqlite::params![cursor, page + 1])?;
