@@ -81,7 +81,9 @@ step "cargo test under wine"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # One wineserver for the whole run: by default it exits 3 s after its last client, and a test
 # binary starting at that moment fails with "recvmsg: Connection reset by peer".
-wineserver -p300
+# Without central's stdin (fd 9): a wineserver holding it would keep central running, and this
+# script waiting for it, until the wineserver exits.
+wineserver -p300 9>&-
 # Fewer tests at once than cores would allow: wine's process creation fails ("internal error")
 # when many tests start dozens of processes each at the same moment.
 # (This builds callhook.exe, callhookw.exe and the examples too: a separate `cargo build`
