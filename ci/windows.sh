@@ -81,13 +81,13 @@ step "cargo test under wine"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # One wineserver for the whole run: by default it exits 3 s after its last client, and a test
 # binary starting at that moment fails with "recvmsg: Connection reset by peer".
-# Without central's stdin (fd 9): a wineserver holding it would keep central running, and this
-# script waiting for it, until the wineserver exits.
+# Wine's server and the services the first test starts stay after the tests: without central's
+# stdin (fd 9), which would keep central running, and this script waiting, until they exit.
 wineserver -p300 9>&-
 # Fewer tests at once than cores would allow: wine's process creation fails ("internal error")
 # when many tests start dozens of processes each at the same moment.
 # (This builds callhook.exe, callhookw.exe and the examples too: a separate `cargo build`
 # would build every dependency once more, std included.)
-"${cargo[@]}" test "${zflags[@]}" --locked -- --test-threads=3
+"${cargo[@]}" test "${zflags[@]}" --locked -- --test-threads=3 9>&-
 ls -l "$CARGO_TARGET_DIR/$T/release/"*.exe
 step "done"
