@@ -92,7 +92,7 @@ pub struct CallRecord {
 
 impl CallRecord {
     pub fn into_row(self) -> anyhow::Result<DeskRow<Call>> {
-        let ms = |text: &str| central_time(text);
+        let ms = central_time;
         let opt = |text: &Option<String>| text.as_deref().map(ms).transpose();
         let millis = |secs: Option<f64>| secs.map(|s| (s * 1000.0).round() as i64);
         let started_at = ms(&self.started_at)?;

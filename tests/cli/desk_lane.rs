@@ -561,13 +561,19 @@ fn while_central_is_down_the_desk_keeps_its_changes_and_sends_them_later() {
     central.stop();
 }
 
-#[test]
-fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
+/// A desk whose key central does not know, after a missed call from `number`.
+fn refused_desk(number: &str) -> (Central, Desk) {
     let key = DeskKey::generate().unwrap();
     let central = Central::start(&key);
     central.set(Mode::UnknownKey);
     let desk = desk_for(&central.url(), &key);
-    desk.record(T0, "+15550002222", MISSED);
+    desk.record(T0, number, MISSED);
+    (central, desk)
+}
+
+#[test]
+fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
+    let (central, desk) = refused_desk("+15550002222");
     wait_until(WAIT, "a refusal", || attempts(&desk).1 == Some(401));
     let line = lane(&desk);
     assert!(
@@ -594,11 +600,7 @@ fn a_refused_key_shows_in_outbox_and_doctor_and_loses_nothing() {
 
 #[test]
 fn a_retry_just_after_the_worker_gave_up_on_central_goes_at_once() {
-    let key = DeskKey::generate().unwrap();
-    let central = Central::start(&key);
-    central.set(Mode::UnknownKey);
-    let desk = desk_for(&central.url(), &key);
-    desk.record(T0, "+15550002223", MISSED);
+    let (central, desk) = refused_desk("+15550002223");
     // The hook's worker fails as often as it tries in one run, and lingers a moment.
     wait_until(WAIT, "three refusals", || attempts(&desk).0 == 3);
     central.set(Mode::Accept);
